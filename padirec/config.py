@@ -1,0 +1,179 @@
+"""params.yaml as typed, validated objects.
+
+`load_config` reads the whole file, checks every section at once and raises one `ConfigError`
+listing every problem (key, value, what is allowed, how to fix it), before any stage does work.
+Unknown keys are errors, so a typo such as `lerning_rate` is never silently ignored.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SMOKE_PARAMS = Path(__file__).with_name("smoke.yaml")
+
+
+class ConfigError(ValueError):
+    """One or more invalid values in a params file."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.problems = problems
+        listing = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"{source} has {len(problems)} problem(s):\n{listing}")
+
+
+@dataclass(frozen=True)
+class ColumnsConfig:
+    """Column names (without the `:type` suffix) in the atomic files."""
+
+    user: str = "user_id"  # .inter and .user
+    item: str = "item_id"  # .inter and .item
+    rating: str = "rating"  # .inter
+    time: str = "timestamp"  # .inter
+    category: str = "class"  # .item: space-separated category tokens (movie genres)
+    title: str = "movie_title"  # .item: shown by `recommend`
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "ml-100k"  # a built-in source (ml-100k) or the folder name under raw_dir
+    raw_dir: str = "data/raw"  # download cache, relative to the repository root
+    columns: ColumnsConfig = field(default_factory=ColumnsConfig)
+    user_attributes: list[str] = field(default_factory=lambda: ["gender", "age"])
+
+    def problems(self, key: str) -> list[str]:
+        found = []
+        if not self.name.strip():
+            found.append(f"{key}.name is empty: set it to 'ml-100k' or the name of a folder under {self.raw_dir}/")
+        return found
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    min_rating: float = 4.0  # ratings >= this are positives
+    k_core: int = 5  # iterative k-core on users and items
+    history_len: int = 20  # most recent items a model sees
+    eval_negatives: int = 99  # sampled negatives per validation and test user
+    max_users: int = 0  # 0 keeps every user; > 0 keeps the first N users by id (smoke runs)
+    seed: int = 0
+
+    def problems(self, key: str) -> list[str]:
+        found = []
+        if self.k_core < 1:
+            found.append(f"{key}.k_core = {self.k_core}: must be at least 1 (1 disables filtering); the paper uses 5.")
+        if self.history_len < 1:
+            found.append(f"{key}.history_len = {self.history_len}: must be at least 1; the paper uses 20.")
+        if self.eval_negatives < 1:
+            found.append(f"{key}.eval_negatives = {self.eval_negatives}: must be at least 1; the paper uses 99.")
+        if self.max_users < 0:
+            found.append(f"{key}.max_users = {self.max_users}: must be 0 (all users) or a positive count.")
+        if self.seed < 0:
+            found.append(f"{key}.seed = {self.seed}: must be a non-negative integer.")
+        return found
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    prepare: PrepareConfig = field(default_factory=PrepareConfig)
+
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load and validate a params file; None loads the packaged smoke configuration."""
+    path = Path(path) if path is not None else SMOKE_PARAMS
+    if not path.exists():
+        raise FileNotFoundError(f"params file {path} does not exist; pass the path of params.yaml.")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(str(path), [f"not valid YAML: {error}"]) from error
+    return config_from_dict(raw, source=str(path))
+
+
+def config_from_dict(raw: Any, source: str = "params") -> Config:
+    problems: list[str] = []
+    config = _build(Config, raw, "", problems)
+    if problems:
+        raise ConfigError(source, problems)
+    return config
+
+
+def _build(cls: type, raw: Any, key: str, problems: list[str]):
+    """Build dataclass `cls` from `raw`, appending every problem found instead of stopping."""
+    where = key or "the top level"
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        problems.append(f"{where} must be a mapping of keys to values, got {raw!r}.")
+        return cls()
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for unknown in sorted(set(raw) - known):
+        problems.append(
+            f"{_join(key, unknown)} is not a known key; allowed here: {', '.join(sorted(known))}. "
+            "Check the spelling or remove it."
+        )
+    values = {}
+    for name in (f.name for f in dataclasses.fields(cls) if f.name in raw):
+        values[name] = _coerce(hints[name], raw[name], _join(key, name), problems)
+    try:
+        built = cls(**{k: v for k, v in values.items() if v is not _INVALID})
+    except TypeError as error:  # a required field was invalid; report once
+        problems.append(f"{where}: {error}")
+        return cls()
+    check = getattr(built, "problems", None)
+    if check is not None:
+        problems.extend(check(key))
+    return built
+
+
+_INVALID = object()
+
+
+def _coerce(hint: Any, value: Any, key: str, problems: list[str]):
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key, problems)
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [h for h in typing.get_args(hint) if h is not type(None)]
+        if value is None:
+            return None
+        return _coerce(options[0], value, key, problems)
+    if origin is list:
+        (item_hint,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            problems.append(f"{key} = {value!r}: must be a list.")
+            return _INVALID
+        items = [_coerce(item_hint, item, f"{key}[{i}]", problems) for i, item in enumerate(value)]
+        return _INVALID if any(item is _INVALID for item in items) else items
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        problems.append(f"{key} = {value!r}: must be true or false.")
+        return _INVALID
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        problems.append(f"{key} = {value!r}: must be an integer.")
+        return _INVALID
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        problems.append(f"{key} = {value!r}: must be a number.")
+        return _INVALID
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        problems.append(f"{key} = {value!r}: must be a string.")
+        return _INVALID
+    raise TypeError(f"unsupported config type {hint} for {key}")
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name

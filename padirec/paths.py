@@ -1,0 +1,54 @@
+"""Where the pipeline's artifacts live.
+
+Notebooks find the repository root themselves (nbval runs the kernel in the notebook's folder,
+papermill in the caller's), and write under an output root: the repository root for the DVC
+stages, a scratch folder for smoke runs, so executing a notebook with its defaults never
+touches DVC outputs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+SCRATCH = ".scratch/smoke"
+
+
+def repo_root(start: str | Path | None = None) -> Path:
+    """The nearest folder at or above `start` (default: the working directory) holding dvc.yaml."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dvc.yaml").exists():
+            return folder
+    raise FileNotFoundError(
+        f"no dvc.yaml at or above {here}: run this from inside the padirec repository."
+    )
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Artifact locations under one output root."""
+
+    root: Path
+
+    @classmethod
+    def for_run(cls, output_root: str | Path | None) -> "Paths":
+        """The repository-relative output root, or the scratch folder when None."""
+        base = repo_root()
+        root = base / SCRATCH if output_root is None else (base / output_root)
+        return cls(root.resolve())
+
+    @property
+    def processed(self) -> Path:
+        return self.root / "data" / "processed"
+
+    @property
+    def dataset(self) -> Path:
+        return self.processed / "dataset.npz"
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+    @property
+    def tables(self) -> Path:
+        return self.figures / "tables"

@@ -1,0 +1,43 @@
+"""params.yaml validation: every problem at once, with its key."""
+from __future__ import annotations
+
+import pytest
+
+from padirec import config, paths
+
+
+def test_committed_params_and_smoke_config_are_valid():
+    root = paths.repo_root(__file__)
+    assert config.load_config(root / "params.yaml").prepare.k_core == 5
+    assert config.load_config(None).prepare.max_users > 0
+
+
+def test_all_problems_are_reported_together():
+    raw = {"data": {"nmae": "x", "columns": {"user": 3}}, "prepare": {"k_core": 0, "seed": "zero", "history_len": 2.5}}
+    with pytest.raises(config.ConfigError) as error:
+        config.config_from_dict(raw, source="params.yaml")
+    message = str(error.value)
+    assert "params.yaml has 5 problem(s)" in message
+    assert "data.nmae is not a known key" in message and "name" in message
+    assert "data.columns.user = 3: must be a string" in message
+    assert "prepare.k_core = 0: must be at least 1" in message
+    assert "prepare.seed = 'zero': must be an integer" in message
+    assert "prepare.history_len = 2.5: must be an integer" in message
+
+
+def test_unknown_section_and_bad_types():
+    with pytest.raises(config.ConfigError, match="lerning_rate is not a known key"):
+        config.config_from_dict({"lerning_rate": 0.1})
+    with pytest.raises(config.ConfigError, match="data must be a mapping"):
+        config.config_from_dict({"data": [1, 2]})
+    with pytest.raises(config.ConfigError, match="data.user_attributes = 'age': must be a list"):
+        config.config_from_dict({"data": {"user_attributes": "age"}})
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        config.load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [unclosed\n")
+    with pytest.raises(config.ConfigError, match="not valid YAML"):
+        config.load_config(bad)
