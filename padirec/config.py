@@ -78,9 +78,118 @@ class PrepareConfig:
 
 
 @dataclass(frozen=True)
+class BackboneConfig:
+    names: list[str] = field(default_factory=lambda: ["sasrec", "gru4rec"])  # backbones to train
+    # Per-backbone model settings (keys of that backbone's config dataclass in padirec.models).
+    models: dict = field(default_factory=dict)
+    epochs: int = 30  # upper bound; early stopping on validation NDCG@10 usually ends sooner
+    patience: int = 3  # epochs without improvement before stopping
+    batch_size: int = 128  # training windows (of history_len positions) per step
+    lr: float = 1e-3
+    train_negatives: int = 9  # uniformly sampled negatives per target, resampled every epoch
+    seed: int = 0
+
+    def problems(self, key: str) -> list[str]:
+        from padirec.models import BACKBONES
+
+        found = _positive(self, key, "epochs", "patience", "batch_size", "train_negatives") + _positive_float(self, key, "lr")
+        if not self.names:
+            found.append(f"{key}.names is empty: list at least one of {', '.join(BACKBONES)}.")
+        if len(set(self.names)) != len(self.names):
+            found.append(f"{key}.names = {self.names} lists a backbone twice; list each once.")
+        for name in self.names:
+            if name not in BACKBONES:
+                found.append(f"{key}.names: unknown backbone '{name}'; known: {', '.join(BACKBONES)}.")
+        for name, settings in self.models.items():
+            if name not in BACKBONES:
+                found.append(f"{key}.models.{name}: unknown backbone; known: {', '.join(BACKBONES)}.")
+                continue
+            if not isinstance(settings, dict):
+                found.append(f"{key}.models.{name} must be a mapping of model settings, got {settings!r}.")
+                continue
+            allowed = {f.name for f in dataclasses.fields(BACKBONES[name][1])} - {"max_len"}
+            for setting, value in settings.items():
+                if setting not in allowed:
+                    found.append(f"{key}.models.{name}.{setting} is not a known setting; allowed: {', '.join(sorted(allowed))} "
+                                 "(max_len comes from prepare.history_len).")
+                elif not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                    found.append(f"{key}.models.{name}.{setting} = {value!r}: must be a non-negative number.")
+        return found
+
+
+OBJECTIVES = ("acc", "div")  # requirement vectors are weights over these, in this order by default
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    objectives: list[str] = field(default_factory=lambda: list(OBJECTIVES))
+    # Requirement vectors on the simplex, one weight per objective; the generator's training grid.
+    grid: list[list[float]] = field(default_factory=lambda: [[w, round(1 - w, 10)] for w in
+                                                             (0.0, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 1.0)])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    epochs: int = 10
+    keep_checkpoints: int = 4  # adapter checkpoints kept from the last epochs of each run
+    batch_size: int = 1024
+    lr: float = 5e-3
+    train_negatives: int = 9  # candidates per training example: the target and these negatives
+    diversity_alpha: float = 0.5
+    diversity_tau: float = 0.1
+
+    def problems(self, key: str) -> list[str]:
+        found = _positive(self, key, "epochs", "keep_checkpoints", "batch_size", "train_negatives") + \
+            _positive_float(self, key, "lr", "diversity_tau")
+        if self.keep_checkpoints > self.epochs:
+            found.append(f"{key}.keep_checkpoints = {self.keep_checkpoints} exceeds {key}.epochs = {self.epochs}; "
+                         "keep at most one checkpoint per epoch.")
+        if not 0 <= self.diversity_alpha < 1:
+            found.append(f"{key}.diversity_alpha = {self.diversity_alpha}: must be in [0, 1); the paper uses 0.5.")
+        for objective in self.objectives:
+            if objective not in OBJECTIVES:
+                found.append(f"{key}.objectives: unknown objective '{objective}'; known: {', '.join(OBJECTIVES)}.")
+        if len(set(self.objectives)) != len(self.objectives) or not self.objectives:
+            found.append(f"{key}.objectives = {self.objectives}: list each objective once, at least one.")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds, default=0) < 0:
+            found.append(f"{key}.seeds = {self.seeds}: give at least one non-negative seed, each once.")
+        found += requirement_problems(self.grid, f"{key}.grid", len(self.objectives))
+        return found
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+
+
+def requirement_problems(grid: list[list[float]], key: str, n_objectives: int) -> list[str]:
+    """A grid of requirement vectors must be non-empty, on the simplex, and without duplicates."""
+    if not grid:
+        return [f"{key} is empty: give at least one requirement vector, e.g. [[1.0, 0.0]]."]
+    found = []
+    for index, weights in enumerate(grid):
+        where = f"{key}[{index}] = {weights}"
+        if len(weights) != n_objectives:
+            found.append(f"{where}: needs {n_objectives} weights, one per objective.")
+        elif any(not 0 <= w <= 1 for w in weights):
+            found.append(f"{where}: every weight must lie in [0, 1].")
+        elif abs(sum(weights) - 1) > 1e-6:
+            found.append(f"{where}: weights sum to {sum(weights):g}, they must sum to 1 (a point on the simplex).")
+    rounded = [tuple(round(w, 6) for w in weights) for weights in grid]
+    duplicates = sorted({point for point in rounded if rounded.count(point) > 1})
+    if duplicates:
+        found.append(f"{key} lists {', '.join(map(str, duplicates))} more than once; keep each requirement once.")
+    return found
+
+
+def _positive(section, key: str, *names: str) -> list[str]:
+    return [f"{key}.{name} = {getattr(section, name)}: must be a positive integer."
+            for name in names if getattr(section, name) < 1]
+
+
+def _positive_float(section, key: str, *names: str) -> list[str]:
+    return [f"{key}.{name} = {getattr(section, name)}: must be positive."
+            for name in names if not getattr(section, name) > 0]
 
 
 
@@ -152,6 +261,11 @@ def _coerce(hint: Any, value: Any, key: str, problems: list[str]):
             return _INVALID
         items = [_coerce(item_hint, item, f"{key}[{i}]", problems) for i, item in enumerate(value)]
         return _INVALID if any(item is _INVALID for item in items) else items
+    if hint is dict:
+        if isinstance(value, dict):
+            return value
+        problems.append(f"{key} = {value!r}: must be a mapping.")
+        return _INVALID
     if hint is bool:
         if isinstance(value, bool):
             return value

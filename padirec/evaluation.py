@@ -1,0 +1,99 @@
+"""Test-time scoring: the paper's 100-candidate protocol and full ranking over the catalogue.
+
+Both protocols score user states (the frozen backbone's, optionally adapted), so a stack of R
+adapters is evaluated from one cached state matrix. Full ranking masks every item of the user's
+sequence before the target (already consumed) and the padding item.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from padirec.data import Dataset, Split
+from padirec.metrics import ranking_metrics
+from padirec.models import SequentialRecommender
+
+KS = (5, 10, 20)
+ALPHA = 0.5
+STATE_BATCH = 2048
+
+
+@dataclass
+class EvaluationSet:
+    """One evaluation split in tensor form, shared by every method evaluated on it."""
+
+    history: Tensor  # [U, L]
+    candidates: Tensor  # [U, 1 + negatives]: the target in column 0
+    full_mask: Tensor  # [U, n_items + 1] bool: excluded from full ranking
+    target: Tensor  # [U]
+    item_categories: Tensor  # [n_items + 1, M] float
+
+    @classmethod
+    def from_split(cls, dataset: Dataset, split: Split) -> "EvaluationSet":
+        users = split.user
+        target = torch.as_tensor(split.target, dtype=torch.long)
+        candidates = torch.cat([target[:, None], torch.as_tensor(split.negatives, dtype=torch.long)], dim=1)
+        mask = np.zeros((len(users), dataset.n_items + 1), dtype=bool)
+        mask[:, 0] = True
+        # Items consumed before the target: the user's sequence up to the target's position.
+        lengths = dataset.sequence_start[users + 1] - dataset.sequence_start[users]
+        target_offset = np.array([np.flatnonzero(dataset.sequence(u) == t)[0] for u, t in zip(users, split.target)])
+        rows = np.repeat(np.arange(len(users)), target_offset)
+        columns = np.concatenate([dataset.sequence(u)[:k] for u, k in zip(users, target_offset)])
+        mask[rows, columns] = True
+        assert (target_offset < lengths).all()
+        return cls(torch.as_tensor(split.history, dtype=torch.long), candidates, torch.as_tensor(mask), target,
+                   torch.as_tensor(dataset.item_categories, dtype=torch.float32))
+
+
+@torch.inference_mode()
+def backbone_states(model: SequentialRecommender, history: Tensor, batch: int = STATE_BATCH) -> Tensor:
+    """The frozen backbone's user states [N, d] (eval mode: no dropout), computed in batches."""
+    was_training = model.training
+    model.eval()
+    states = torch.cat([model.hidden_state(history[start:start + batch]) for start in range(0, len(history), batch)])
+    model.train(was_training)
+    return states
+
+
+@torch.inference_mode()
+def evaluate_states(model: SequentialRecommender, states: Tensor, evaluation: EvaluationSet,
+                    full_ranking: bool = True) -> dict[str, float]:
+    """Metrics of user states [U, d]: sampled protocol keys `hr@10`..., full ranking `full_hr@10`..."""
+    categories = evaluation.item_categories
+    sampled_scores = model.score_from_state(states, evaluation.candidates)
+    target_col = torch.zeros(len(states), dtype=torch.long)
+    results = ranking_metrics(sampled_scores, target_col, categories[evaluation.candidates], KS, ALPHA)
+    if full_ranking:
+        full_scores = model.score_all_from_state(states)
+        full_categories = categories.unsqueeze(0).expand(len(states), -1, -1)
+        full = ranking_metrics(full_scores, evaluation.target, full_categories, KS, ALPHA, mask=evaluation.full_mask)
+        results.update({f"full_{name}": value for name, value in full.items()})
+    return results
+
+
+@torch.inference_mode()
+def evaluate_scores(sampled_scores: Tensor, full_scores: Tensor | None, evaluation: EvaluationSet) -> dict[str, float]:
+    """Metrics of raw scores (for scorers without user states, such as popularity)."""
+    categories = evaluation.item_categories
+    target_col = torch.zeros(len(sampled_scores), dtype=torch.long)
+    results = ranking_metrics(sampled_scores, target_col, categories[evaluation.candidates], KS, ALPHA)
+    if full_scores is not None:
+        full_categories = categories.unsqueeze(0).expand(len(full_scores), -1, -1)
+        full = ranking_metrics(full_scores, evaluation.target, full_categories, KS, ALPHA, mask=evaluation.full_mask)
+        results.update({f"full_{name}": value for name, value in full.items()})
+    return results
+
+
+def popularity_scores(dataset: Dataset, evaluation: EvaluationSet) -> tuple[Tensor, Tensor]:
+    """Most-popular baseline: an item's score is its count among training targets and histories."""
+    counts = np.bincount(dataset.train.target, minlength=dataset.n_items + 1).astype(np.float32)
+    # Each user's first item appears only in histories; count it too.
+    first_items = dataset.sequence_items[dataset.sequence_start[1:-1]]
+    counts += np.bincount(first_items, minlength=dataset.n_items + 1)
+    counts[0] = -np.inf
+    full = torch.as_tensor(counts).expand(len(evaluation.target), -1)
+    return full.gather(1, evaluation.candidates), full
