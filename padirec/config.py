@@ -82,10 +82,10 @@ class BackboneConfig:
     names: list[str] = field(default_factory=lambda: ["sasrec", "gru4rec"])  # backbones to train
     # Per-backbone model settings (keys of that backbone's config dataclass in padirec.models).
     models: dict = field(default_factory=dict)
-    epochs: int = 30  # upper bound; early stopping on validation NDCG@10 usually ends sooner
+    epochs: int = 50  # upper bound; early stopping on validation NDCG@10 usually ends sooner
     patience: int = 3  # epochs without improvement before stopping
     batch_size: int = 128  # training windows (of history_len positions) per step
-    lr: float = 1e-3
+    lr: float = 3e-3
     train_negatives: int = 9  # uniformly sampled negatives per target, resampled every epoch
     seed: int = 0
 
@@ -134,6 +134,7 @@ class SweepConfig:
     train_negatives: int = 9  # candidates per training example: the target and these negatives
     diversity_alpha: float = 0.5
     diversity_tau: float = 0.1
+    diversity_normalise: bool = False  # divide the soft alpha-DCG by the ideal alpha-DCG of the candidates
 
     def problems(self, key: str) -> list[str]:
         found = _positive(self, key, "epochs", "keep_checkpoints", "batch_size", "train_negatives") + \

@@ -52,3 +52,9 @@ class Paths:
     @property
     def tables(self) -> Path:
         return self.figures / "tables"
+
+    def backbone(self, name: str) -> Path:
+        return self.root / "data" / "backbones" / f"{name}.pt"
+
+    def sweep(self, name: str) -> Path:
+        return self.root / "data" / "sweep" / f"{name}.npz"

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from padirec.io import atomic_path, write_text
@@ -41,6 +42,42 @@ def category_frequency_figure(categories: pd.DataFrame, dataset_name: str) -> pl
         axis.text(categories["interactions"].iloc[row], row, f" {items} items", va="center", fontsize=7)
     axis.set(xlabel="positive interactions (an item counts once per genre)", ylabel="",
              title=f"{dataset_name}: genre frequency after preparation")
+    sns.despine(figure)
+    figure.tight_layout()
+    return figure
+
+
+# Columns of the compact metric tables: the paper's protocol, then full ranking.
+HEADLINE = ["hr@10", "ndcg@10", "alpha_ndcg@10", "full_hr@10", "full_ndcg@10", "full_alpha_ndcg@10"]
+
+
+def metric_table(results: dict[str, dict[str, float]], columns: list[str] = HEADLINE) -> pd.DataFrame:
+    """One row per method, the headline metrics as columns."""
+    return pd.DataFrame({name: {column: values[column] for column in columns} for name, values in results.items()}).T
+
+
+def learning_curves_figure(curves: pd.DataFrame) -> plt.Figure:
+    import seaborn as sns
+
+    figure, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    sns.lineplot(data=curves, x="epoch", y="train_loss", hue="backbone", marker="o", ax=axes[0])
+    sns.lineplot(data=curves, x="epoch", y="valid_ndcg@10", hue="backbone", marker="o", ax=axes[1])
+    axes[0].set(title="training loss (BPR, softmax-weighted)", ylabel="loss")
+    axes[1].set(title="validation NDCG@10 (100 candidates)", ylabel="NDCG@10")
+    sns.despine(figure)
+    figure.tight_layout()
+    return figure
+
+
+def tradeoff_figure(grid: pd.DataFrame, metrics: tuple[str, ...] = ("ndcg@10", "alpha_ndcg@10")) -> plt.Figure:
+    """Achieved metrics against the requested accuracy weight, per backbone (mean and seed std)."""
+    import seaborn as sns
+
+    figure, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.6))
+    for axis, metric in zip(np.atleast_1d(axes), metrics):
+        sns.lineplot(data=grid, x="w_acc", y=metric, hue="backbone", marker="o", errorbar="sd", ax=axis)
+        axis.set(xlabel="requested accuracy weight w_acc (w_div = 1 - w_acc)", ylabel=metric,
+                 title=f"test {metric} (100 candidates)")
     sns.despine(figure)
     figure.tight_layout()
     return figure

@@ -41,3 +41,22 @@ def test_missing_and_malformed_files(tmp_path):
     bad.write_text("data: [unclosed\n")
     with pytest.raises(config.ConfigError, match="not valid YAML"):
         config.load_config(bad)
+
+
+def test_sweep_and_backbone_problems_name_their_keys():
+    raw = {"backbone": {"names": ["sasrec", "bert4rec"], "models": {"sasrec": {"blcks": 2}}},
+           "sweep": {"grid": [[0.5, 0.6], [1.2, -0.2], [0.3, 0.7], [0.3, 0.7], [1.0]], "objectives": ["acc", "novelty"]}}
+    with pytest.raises(config.ConfigError) as error:
+        config.config_from_dict(raw)
+    message = str(error.value)
+    assert "backbone.names: unknown backbone 'bert4rec'; known: sasrec, gru4rec" in message
+    assert "backbone.models.sasrec.blcks is not a known setting" in message
+    assert "sweep.grid[0] = [0.5, 0.6]: weights sum to 1.1" in message
+    assert "sweep.grid[1] = [1.2, -0.2]: every weight must lie in [0, 1]" in message
+    assert "sweep.grid lists (0.3, 0.7) more than once" in message
+    assert "sweep.grid[4] = [1.0]: needs 2 weights" in message
+    assert "sweep.objectives: unknown objective 'novelty'" in message
+    with pytest.raises(config.ConfigError, match="sweep.grid is empty"):
+        config.config_from_dict({"sweep": {"grid": []}})
+    with pytest.raises(config.ConfigError, match="sweep.keep_checkpoints = 5 exceeds sweep.epochs = 3"):
+        config.config_from_dict({"sweep": {"epochs": 3, "keep_checkpoints": 5}})

@@ -1,0 +1,68 @@
+"""Saving and loading the pipeline's model artifacts, with errors that name the stage to run."""
+from __future__ import annotations
+
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from padirec.io import atomic_path, load_npz, save_npz
+from padirec.models import BACKBONES, SequentialRecommender, build_backbone
+
+BACKBONE_FORMAT = "padirec-backbone-1"
+
+
+def save_backbone(model: SequentialRecommender, name: str, settings: dict, path: Path, extra: dict | None = None) -> None:
+    payload = {"format": BACKBONE_FORMAT, "name": name, "n_items": model.n_items, "settings": settings,
+               "state_dict": model.state_dict(), "extra": extra or {}}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_backbone(path: Path) -> tuple[SequentialRecommender, dict]:
+    """The frozen backbone (eval mode, adapter off) and its payload's metadata."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: run the 'backbone' stage first (dvc repro backbone).")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as error:
+        raise ValueError(f"{path} is truncated or not a padirec backbone ({error}); re-run the 'backbone' stage "
+                         "(dvc repro -f backbone).") from error
+    if not isinstance(payload, dict) or payload.get("format") != BACKBONE_FORMAT or payload.get("name") not in BACKBONES:
+        raise ValueError(f"{path} is not a padirec backbone checkpoint (format {BACKBONE_FORMAT}); re-run the "
+                         "'backbone' stage (dvc repro -f backbone).")
+    model = build_backbone(payload["name"], payload["n_items"], **payload["settings"])
+    model.load_state_dict(payload["state_dict"])
+    model.freeze_backbone()
+    model.eval()
+    return model, {key: payload[key] for key in ("name", "n_items", "settings", "extra")}
+
+
+@dataclass
+class AdapterSweep:
+    """Adapter checkpoints of one backbone: [seeds, requirements, kept epochs, parameters]."""
+
+    backbone: str
+    objectives: list[str]
+    weights: np.ndarray  # [R, K]
+    seeds: np.ndarray  # [S]
+    kept_epochs: np.ndarray  # [keep]
+    checkpoints: np.ndarray  # [S, R, keep, P] float32
+
+    def save(self, path: Path) -> None:
+        save_npz(path, {"backbone": np.array(self.backbone), "objectives": np.array(self.objectives),
+                        "weights": self.weights, "seeds": self.seeds, "kept_epochs": self.kept_epochs,
+                        "checkpoints": self.checkpoints.astype(np.float32)})
+
+    @classmethod
+    def load(cls, path: Path) -> "AdapterSweep":
+        arrays = load_npz(path, made_by="sweep")
+        missing = {"backbone", "objectives", "weights", "seeds", "kept_epochs", "checkpoints"} - set(arrays)
+        if missing:
+            raise ValueError(f"{path} lacks {sorted(missing)}: not an adapter sweep; re-run the 'sweep' stage.")
+        return cls(str(arrays["backbone"]), [str(o) for o in arrays["objectives"]], arrays["weights"], arrays["seeds"],
+                   arrays["kept_epochs"], arrays["checkpoints"])
