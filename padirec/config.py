@@ -156,11 +156,75 @@ class SweepConfig:
 
 
 @dataclass(frozen=True)
+class DiffusionConfig:
+    steps: int = 500  # diffusion steps (the paper's)
+    schedule: str = "linear"  # linear (the paper's) or cosine
+    beta_start: float = 1e-5
+    beta_end: float = 0.02
+    prediction: str = "v"  # v (the paper's) or epsilon
+    cond_drop_prob: float = 0.1  # classifier-free guidance: probability of training with the null condition
+    token_size: int = 8  # the flat adapter vector is cut into tokens of this many numbers
+    d_model: int = 128
+    layers: int = 2
+    heads: int = 4
+    train_steps: int = 3000
+    batch_size: int = 64
+    lr: float = 1e-3
+    ema_decay: float = 0.999
+    normalisation: str = "per_coordinate"  # or global (one data-set-wide scale, as the authors)
+    sampler: str = "ddim"  # ddim (deterministic, sample_steps steps) or ddpm (all steps)
+    sample_steps: int = 50
+    guidance: float = 1.0  # default guidance scale s: pred_uncond + s * (pred_cond - pred_uncond)
+    guidance_scales: list[float] = field(default_factory=lambda: [0.0, 1.0, 1.5, 2.0, 3.0])  # the ablation
+    samples_per_requirement: int = 3  # generated adapters per evaluated requirement (one sampling seed each)
+    # Evaluation requirements: the generator never trains on those absent from sweep.grid.
+    eval_grid: list[list[float]] = field(default_factory=lambda: [[round(w / 10, 10), round(1 - w / 10, 10)] for w in range(11)])
+    seed: int = 0
+
+    def problems(self, key: str) -> list[str]:
+        found = _positive(self, key, "steps", "token_size", "d_model", "layers", "heads", "train_steps", "batch_size",
+                          "sample_steps", "samples_per_requirement") + _positive_float(self, key, "lr", "beta_start", "beta_end")
+        if self.schedule not in ("linear", "cosine"):
+            found.append(f"{key}.schedule = {self.schedule!r}: use 'linear' or 'cosine'.")
+        if self.prediction not in ("v", "epsilon"):
+            found.append(f"{key}.prediction = {self.prediction!r}: use 'v' or 'epsilon'.")
+        if self.sampler not in ("ddim", "ddpm"):
+            found.append(f"{key}.sampler = {self.sampler!r}: use 'ddim' or 'ddpm'.")
+        if self.normalisation not in ("per_coordinate", "global"):
+            found.append(f"{key}.normalisation = {self.normalisation!r}: use 'per_coordinate' or 'global'.")
+        if not 0 <= self.cond_drop_prob < 1:
+            found.append(f"{key}.cond_drop_prob = {self.cond_drop_prob}: must be in [0, 1); 0.1 is common.")
+        if not 0 <= self.ema_decay < 1:
+            found.append(f"{key}.ema_decay = {self.ema_decay}: must be in [0, 1).")
+        if self.beta_end <= self.beta_start or self.beta_end >= 1:
+            found.append(f"{key}.beta_end = {self.beta_end}: must exceed beta_start ({self.beta_start}) and be below 1.")
+        if self.d_model % self.heads:
+            found.append(f"{key}.d_model = {self.d_model} is not divisible by {key}.heads = {self.heads}.")
+        if self.sample_steps > self.steps:
+            found.append(f"{key}.sample_steps = {self.sample_steps} exceeds {key}.steps = {self.steps}.")
+        for name in ("guidance",):
+            if getattr(self, name) < 0:
+                found.append(f"{key}.{name} = {getattr(self, name)}: a guidance scale must be at least 0.")
+        if any(s < 0 for s in self.guidance_scales) or not self.guidance_scales:
+            found.append(f"{key}.guidance_scales = {self.guidance_scales}: give at least one scale, each at least 0.")
+        found += requirement_problems(self.eval_grid, f"{key}.eval_grid", len(self.eval_grid[0]) if self.eval_grid else 0)
+        return found
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+
+    def problems(self, key: str) -> list[str]:
+        found = []
+        if self.diffusion.eval_grid and len(self.diffusion.eval_grid[0]) != len(self.sweep.objectives):
+            found.append(f"diffusion.eval_grid has {len(self.diffusion.eval_grid[0])} weights per requirement but "
+                         f"sweep.objectives lists {len(self.sweep.objectives)}; give one weight per objective.")
+        return found
 
 
 def requirement_problems(grid: list[list[float]], key: str, n_objectives: int) -> list[str]:

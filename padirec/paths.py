@@ -58,3 +58,6 @@ class Paths:
 
     def sweep(self, name: str) -> Path:
         return self.root / "data" / "sweep" / f"{name}.npz"
+
+    def generator(self, name: str) -> Path:
+        return self.root / "data" / "generator" / f"{name}.pt"

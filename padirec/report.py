@@ -81,3 +81,31 @@ def tradeoff_figure(grid: pd.DataFrame, metrics: tuple[str, ...] = ("ndcg@10", "
     sns.despine(figure)
     figure.tight_layout()
     return figure
+
+
+def loss_curve_figure(losses: pd.DataFrame) -> plt.Figure:
+    import seaborn as sns
+
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    sns.lineplot(data=losses, x="step", y="loss", hue="backbone", ax=axis)
+    axis.set(yscale="log", title="diffusion training loss", ylabel="L2 loss (smoothed)")
+    sns.despine(figure)
+    figure.tight_layout()
+    return figure
+
+
+def guidance_figure(rows: pd.DataFrame) -> plt.Figure:
+    """NDCG@10 and alpha-NDCG@10 against w_acc, one line per guidance scale, per backbone."""
+    import seaborn as sns
+
+    backbones = list(dict.fromkeys(rows["backbone"]))
+    figure, axes = plt.subplots(len(backbones), 2, figsize=(9, 3.3 * len(backbones)), squeeze=False)
+    for row, name in enumerate(backbones):
+        subset = rows[rows["backbone"] == name]
+        for column, metric in enumerate(("ndcg@10", "alpha_ndcg@10")):
+            sns.lineplot(data=subset, x="w_acc", y=metric, hue="guidance", palette="viridis", errorbar=None,
+                         marker="o", ax=axes[row, column])
+            axes[row, column].set(title=f"{name}: generated adapters, {metric}")
+    sns.despine(figure)
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,142 @@
+"""The parameter generator: a conditional diffusion model over flat adapter vectors.
+
+Training data are the adapter checkpoints of the sweep (seeds x requirements x kept epochs),
+each paired with its requirement vector. Vectors are normalised before diffusion (per
+coordinate by default: the adapter's weight and bias coordinates have very different scales,
+and one global scale, as the authors used, leaves most coordinates far below the noise).
+"""
+from __future__ import annotations
+
+import pickle
+import time
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from padirec.artifacts import AdapterSweep
+from padirec.config import DiffusionConfig
+from padirec.diffusion import EMA, Diffusion, NoiseSchedule, ParameterDenoiser, train_diffusion
+from padirec.io import atomic_path
+
+GENERATOR_FORMAT = "padirec-generator-1"
+
+
+@dataclass
+class Normaliser:
+    """x_normalised = (x - mean) / scale, per coordinate or with one global scale."""
+
+    mean: Tensor  # [P]
+    scale: Tensor  # [P]
+
+    @classmethod
+    def fit(cls, vectors: Tensor, kind: str) -> "Normaliser":
+        if kind == "per_coordinate":
+            return cls(vectors.mean(0), vectors.std(0).clamp_min(1e-8))
+        if kind == "global":  # the authors' choice: one data-set-wide coefficient, no centring
+            scale = vectors.abs().max().clamp_min(1e-8)
+            return cls(torch.zeros(vectors.shape[1]), torch.full((vectors.shape[1],), float(scale)))
+        raise ValueError(f"unknown normalisation {kind!r}: use 'per_coordinate' or 'global'")
+
+    def encode(self, vectors: Tensor) -> Tensor:
+        return (vectors - self.mean) / self.scale
+
+    def decode(self, vectors: Tensor) -> Tensor:
+        return vectors * self.scale + self.mean
+
+
+@dataclass
+class Generator:
+    """A trained generator: EMA denoiser, schedule and normaliser, ready to sample adapters."""
+
+    diffusion: Diffusion
+    normaliser: Normaliser
+    config: DiffusionConfig
+    objectives: list[str]
+    n_params: int
+    losses: list[float]
+    train_seconds: float
+
+    def generate(self, weights: np.ndarray | Tensor, guidance: float | None = None, steps: int | None = None,
+                 seed: int = 0, sampler: str | None = None) -> Tensor:
+        """Flat adapter vectors [N, P] for requirement vectors [N, K] (un-normalised)."""
+        weights = torch.as_tensor(np.asarray(weights), dtype=torch.float32)
+        if weights.dim() != 2 or weights.shape[1] != len(self.objectives):
+            raise ValueError(f"requirements must be [N, {len(self.objectives)}] (one weight per objective "
+                             f"{self.objectives}), got shape {list(weights.shape)}")
+        sampler = sampler or self.config.sampler
+        if steps is None and sampler == "ddim":
+            steps = self.config.sample_steps
+        generator = torch.Generator().manual_seed(seed)
+        guidance = self.config.guidance if guidance is None else guidance
+        with torch.inference_mode():
+            sample = self.diffusion.sample(weights, guidance_scale=guidance, sampler=sampler, steps=steps,
+                                           generator=generator)
+        return self.normaliser.decode(sample)
+
+    def save(self, path: Path, backbone: str) -> None:
+        payload = {"format": GENERATOR_FORMAT, "backbone": backbone, "config": asdict(self.config),
+                   "objectives": self.objectives, "n_params": self.n_params,
+                   "state_dict": self.diffusion.state_dict(), "mean": self.normaliser.mean,
+                   "scale": self.normaliser.scale, "losses": self.losses, "train_seconds": self.train_seconds}
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+
+    @classmethod
+    def load(cls, path: Path) -> "Generator":
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist: run the 'diffusion' stage first (dvc repro diffusion).")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as error:
+            raise ValueError(f"{path} is truncated or not a padirec generator ({error}); re-run the 'diffusion' "
+                             "stage (dvc repro -f diffusion).") from error
+        if not isinstance(payload, dict) or payload.get("format") != GENERATOR_FORMAT:
+            raise ValueError(f"{path} is not a padirec generator ({GENERATOR_FORMAT}); re-run the 'diffusion' stage.")
+        config = DiffusionConfig(**payload["config"])
+        diffusion = build_diffusion(config, payload["n_params"], len(payload["objectives"]))
+        diffusion.load_state_dict(payload["state_dict"])
+        diffusion.eval()
+        return cls(diffusion, Normaliser(payload["mean"], payload["scale"]), config, payload["objectives"],
+                   payload["n_params"], payload["losses"], payload["train_seconds"])
+
+
+def build_diffusion(config: DiffusionConfig, n_params: int, cond_dim: int) -> Diffusion:
+    denoiser = ParameterDenoiser(n_params, cond_dim, token_size=config.token_size, d_model=config.d_model,
+                                 layers=config.layers, heads=config.heads)
+    schedule = NoiseSchedule.create(config.steps, config.schedule, config.beta_start, config.beta_end)
+    return Diffusion(denoiser, schedule, prediction=config.prediction, cond_drop_prob=config.cond_drop_prob)
+
+
+def training_pairs(sweep: AdapterSweep) -> tuple[Tensor, Tensor]:
+    """Every kept checkpoint [S * R * keep, P] with its requirement vector [S * R * keep, K]."""
+    seeds, requirements, keep, n_params = sweep.checkpoints.shape
+    vectors = torch.as_tensor(sweep.checkpoints.reshape(-1, n_params), dtype=torch.float32)
+    weights = np.broadcast_to(sweep.weights[None, :, None, :], (seeds, requirements, keep, sweep.weights.shape[1]))
+    return vectors, torch.as_tensor(weights.reshape(-1, sweep.weights.shape[1]).copy(), dtype=torch.float32)
+
+
+def train_generator(sweep: AdapterSweep, config: DiffusionConfig, progress: bool = True) -> Generator:
+    """Fit the normaliser and train the conditional diffusion model with classifier-free guidance."""
+    vectors, weights = training_pairs(sweep)
+    normaliser = Normaliser.fit(vectors, config.normalisation)
+    torch.manual_seed(config.seed)
+    diffusion = build_diffusion(config, vectors.shape[1], weights.shape[1])
+    started = time.perf_counter()
+    ema, losses = train_diffusion(diffusion, normaliser.encode(vectors), weights, steps=config.train_steps,
+                                  batch_size=config.batch_size, lr=config.lr, ema_decay=config.ema_decay,
+                                  seed=config.seed, progress=progress)
+    seconds = time.perf_counter() - started
+    sampling = ema.model
+    sampling.eval()
+    return Generator(sampling, normaliser, config, list(sweep.objectives), vectors.shape[1], losses, seconds)
+
+
+def nearest_training_distance(generated: Tensor, sweep: AdapterSweep) -> Tensor:
+    """L2 distance from each generated vector [N, P] to its nearest training checkpoint -> [N]."""
+    vectors, _ = training_pairs(sweep)
+    return torch.cdist(generated.float(), vectors).min(dim=1).values
