@@ -6,6 +6,7 @@ import pandas as pd
 import torch
 from scipy import stats
 
+from padirec.artifacts import AdapterSweep
 from padirec.config import SweepConfig
 from padirec.data import Dataset
 from padirec.evaluation import EvaluationSet, backbone_states
@@ -89,3 +90,34 @@ def seed_noise_floor(retrain: pd.DataFrame, unseen: list[float]) -> float:
         return float("nan")
     first, second = (retrain[retrain["replicate"] == r] for r in replicates[:2])
     return relative_gap(first, second, unseen)
+
+
+def interpolated_adapters(sweep_weights: np.ndarray, adapters: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Interpolate: linear interpolation of the two grid adapters around each requested w_acc.
+
+    `adapters` [R, P] are tuned at `sweep_weights` [R, 2]; returns [N, P] for `weights` [N, 2].
+    A requirement on the grid gets its own adapter; one outside the grid's range the nearest end's.
+    """
+    grid = sweep_weights[:, 0]
+    order = np.argsort(grid)
+    grid, adapters = grid[order], adapters[order]
+    result = []
+    for w in weights[:, 0]:
+        upper = int(np.clip(np.searchsorted(grid, w), 1, len(grid) - 1))
+        lower = upper - 1
+        span = grid[upper] - grid[lower]
+        mix = float(np.clip((w - grid[lower]) / span, 0.0, 1.0)) if span > 0 else 0.0
+        result.append((1 - mix) * adapters[lower] + mix * adapters[upper])
+    return np.stack(result)
+
+
+def interpolation_rows(model: SequentialRecommender, sweep: AdapterSweep, weights: np.ndarray,
+                       evaluation: EvaluationSet) -> pd.DataFrame:
+    """Interpolate baseline from each seed's last sweep checkpoints."""
+    test_states = backbone_states(model, evaluation.history)
+    frames = []
+    for index, seed in enumerate(sweep.seeds):
+        adapters = interpolated_adapters(sweep.weights, sweep.checkpoints[index, :, -1], weights)
+        frames.append(metric_rows("interpolate", weights, torch.as_tensor(adapters, dtype=torch.float32), model,
+                                  test_states, evaluation, int(seed)))
+    return pd.concat(frames, ignore_index=True)

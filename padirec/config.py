@@ -163,18 +163,18 @@ class DiffusionConfig:
     beta_end: float = 0.02
     prediction: str = "v"  # v (the paper's) or epsilon
     cond_drop_prob: float = 0.1  # classifier-free guidance: probability of training with the null condition
-    token_size: int = 8  # the flat adapter vector is cut into tokens of this many numbers
-    d_model: int = 128
+    token_size: int = 32  # the flat adapter vector is cut into tokens of this many numbers
+    d_model: int = 64
     layers: int = 2
     heads: int = 4
-    train_steps: int = 3000
+    train_steps: int = 4000
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float = 3e-3
     ema_decay: float = 0.999
     normalisation: str = "per_coordinate"  # or global (one data-set-wide scale, as the authors)
     sampler: str = "ddim"  # ddim (deterministic, sample_steps steps) or ddpm (all steps)
     sample_steps: int = 50
-    guidance: float = 1.0  # default guidance scale s: pred_uncond + s * (pred_cond - pred_uncond)
+    guidance: float = 2.0  # default guidance scale s: pred_uncond + s * (pred_cond - pred_uncond)
     guidance_scales: list[float] = field(default_factory=lambda: [0.0, 1.0, 1.5, 2.0, 3.0])  # the ablation
     samples_per_requirement: int = 3  # generated adapters per evaluated requirement (one sampling seed each)
     # Evaluation requirements: the generator never trains on those absent from sweep.grid.

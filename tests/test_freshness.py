@@ -1,0 +1,63 @@
+"""The committed results match the committed code: dvc.lock agrees with the files and params.
+
+Works from git alone (no DVC cache): every file dependency and every git-tracked output of every
+stage must have the md5 dvc.lock recorded, and every params value the stage read must equal
+params.yaml's. A change to code, notebooks or params without `dvc repro` fails here.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import yaml
+
+from padirec import paths
+
+ROOT = paths.repo_root(__file__)
+PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+LOCK = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def md5(path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def lookup(tree: dict, dotted: str):
+    for part in dotted.split("."):
+        tree = tree[part]
+    return tree
+
+
+def in_git(entry: str) -> bool:
+    """Files the repository tracks: everything outside data/ (DVC outputs and raw data)."""
+    return not entry.startswith("data/")
+
+
+@pytest.mark.parametrize("stage", sorted(PIPELINE))
+def test_stage_is_locked_with_the_current_command(stage):
+    assert stage in LOCK, f"stage {stage} never ran: run dvc repro and commit dvc.lock"
+    assert " ".join(LOCK[stage]["cmd"].split()) == " ".join(PIPELINE[stage]["cmd"].split())
+
+
+@pytest.mark.parametrize("stage", sorted(PIPELINE))
+def test_dependencies_match_the_lock(stage):
+    locked = {entry["path"]: entry for entry in LOCK.get(stage, {}).get("deps", [])}
+    assert set(locked) == set(PIPELINE[stage].get("deps", [])), f"{stage}: dvc.yaml deps changed since the last repro"
+    for path, entry in locked.items():
+        if in_git(path):
+            assert md5(ROOT / path) == entry["md5"], f"{path} changed since stage {stage} last ran: run dvc repro"
+
+
+@pytest.mark.parametrize("stage", sorted(PIPELINE))
+def test_params_match_the_lock(stage):
+    locked = LOCK.get(stage, {}).get("params", {}).get("params.yaml", {})
+    for key in PIPELINE[stage].get("params", []):
+        assert locked.get(key) == lookup(PARAMS, key), f"params.yaml {key} changed since stage {stage} ran: run dvc repro"
+
+
+@pytest.mark.parametrize("stage", sorted(PIPELINE))
+def test_committed_outputs_are_what_the_stage_wrote(stage):
+    for entry in LOCK.get(stage, {}).get("outs", []):
+        if in_git(entry["path"]):
+            assert md5(ROOT / entry["path"]) == entry["md5"], f"{entry['path']} differs from what stage {stage} wrote"
