@@ -29,6 +29,20 @@ def lookup(tree: dict, dotted: str):
     return tree
 
 
+def plain(value):
+    """PyYAML reads dvc.lock's `1e-05` as a string (YAML 1.1 floats need a dot): compare as numbers."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def in_git(entry: str) -> bool:
     """Files the repository tracks: everything outside data/ (DVC outputs and raw data)."""
     return not entry.startswith("data/")
@@ -53,7 +67,8 @@ def test_dependencies_match_the_lock(stage):
 def test_params_match_the_lock(stage):
     locked = LOCK.get(stage, {}).get("params", {}).get("params.yaml", {})
     for key in PIPELINE[stage].get("params", []):
-        assert locked.get(key) == lookup(PARAMS, key), f"params.yaml {key} changed since stage {stage} ran: run dvc repro"
+        assert plain(locked.get(key)) == plain(lookup(PARAMS, key)), \
+            f"params.yaml {key} changed since stage {stage} ran: run dvc repro"
 
 
 @pytest.mark.parametrize("stage", sorted(PIPELINE))
