@@ -133,7 +133,7 @@ def cmd_recommend(args) -> dict:
         top = torch.topk(scores, args.k).indices.numpy()
     return {"user": args.user, "weights": args.weights, "generate_ms": round(seconds * 1000, 1),
             "recommendations": [{"rank": rank + 1, "item": str(dataset.item_ids[item]), "title": str(dataset.item_titles[item]),
-                                 "genres": [str(g) for g in dataset.category_names[dataset.item_categories[item] == 1]]}
+                                 "genres": ", ".join(dataset.category_names[dataset.item_categories[item] == 1])}
                                 for rank, item in enumerate(top)]}
 
 
