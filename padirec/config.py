@@ -224,6 +224,12 @@ class Config:
         if self.diffusion.eval_grid and len(self.diffusion.eval_grid[0]) != len(self.sweep.objectives):
             found.append(f"diffusion.eval_grid has {len(self.diffusion.eval_grid[0])} weights per requirement but "
                          f"sweep.objectives lists {len(self.sweep.objectives)}; give one weight per objective.")
+        training = {tuple(round(w, 6) for w in weights) for weights in self.sweep.grid}
+        if self.diffusion.eval_grid and all(tuple(round(w, 6) for w in weights) in training
+                                            for weights in self.diffusion.eval_grid):
+            found.append("diffusion.eval_grid lies entirely on sweep.grid: no requirement is unseen by the generator, "
+                         "so generalisation cannot be measured; add requirements between the grid points "
+                         "(e.g. [0.1, 0.9]).")
         return found
 
 

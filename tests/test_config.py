@@ -60,3 +60,21 @@ def test_sweep_and_backbone_problems_name_their_keys():
         config.config_from_dict({"sweep": {"grid": []}})
     with pytest.raises(config.ConfigError, match="sweep.keep_checkpoints = 5 exceeds sweep.epochs = 3"):
         config.config_from_dict({"sweep": {"epochs": 3, "keep_checkpoints": 5}})
+
+
+def test_diffusion_problems_and_an_evaluation_grid_without_unseen_requirements():
+    raw = {"diffusion": {"guidance": -1.0, "guidance_scales": [1.0, -2.0], "schedule": "quadratic", "prediction": "x0",
+                         "cond_drop_prob": 1.5, "d_model": 30, "heads": 4, "train_steps": 0,
+                         "eval_grid": [[0.0, 1.0], [1.0, 0.0]]}}
+    with pytest.raises(config.ConfigError) as error:
+        config.config_from_dict(raw)
+    message = str(error.value)
+    for expected in ("diffusion.guidance = -1.0: a guidance scale must be at least 0",
+                     "diffusion.guidance_scales = [1.0, -2.0]", "diffusion.schedule = 'quadratic'",
+                     "diffusion.prediction = 'x0'", "diffusion.cond_drop_prob = 1.5",
+                     "diffusion.d_model = 30 is not divisible by diffusion.heads = 4",
+                     "diffusion.train_steps = 0: must be a positive integer",
+                     "diffusion.eval_grid lies entirely on sweep.grid"):
+        assert expected in message
+    with pytest.raises(config.ConfigError, match="diffusion.eval_grid has 3 weights per requirement"):
+        config.config_from_dict({"diffusion": {"eval_grid": [[0.1, 0.1, 0.8]]}})
