@@ -37,14 +37,18 @@ def run(capsys, *args):
     return code, captured.out, captured.err
 
 
-def test_generate_is_deterministic_and_loads_into_the_backbone(root, tmp_path, capsys):
+@pytest.mark.parametrize("backbone", ["sasrec", "gru4rec"])
+def test_generate_is_deterministic_and_loads_into_the_backbone(root, tmp_path, capsys, backbone):
     first, second = tmp_path / "a.npz", tmp_path / "b.npz"
     for out in (first, second):
-        code, stdout, _ = run(capsys, "--root", str(root), "generate", "--backbone", "sasrec", "--weights", "0.3,0.7",
+        code, stdout, _ = run(capsys, "--root", str(root), "generate", "--backbone", backbone, "--weights", "0.3,0.7",
                               "--seed", "3", "--out", str(out))
         assert code == 0 and json.loads(stdout)["parameters"] == 1096
     assert first.read_bytes() == second.read_bytes()
-    code, stdout, _ = run(capsys, "--root", str(root), "evaluate", "--backbone", "sasrec", "--adapter", str(first))
+    saved = np.load(first)["adapter"]
+    in_memory = generator.Generator.load(paths.Paths(root).generator(backbone)).generate(np.array([[0.3, 0.7]]), seed=3)[0]
+    assert np.array_equal(saved, in_memory.numpy())
+    code, stdout, _ = run(capsys, "--root", str(root), "evaluate", "--backbone", backbone, "--adapter", str(first))
     metrics = json.loads(stdout)
     assert code == 0 and {f"{m}@{k}" for m in ("hr", "ndcg", "alpha_ndcg") for k in (5, 10, 20)} <= set(metrics)
     assert 0 <= metrics["ndcg@10"] <= metrics["hr@10"] <= 1
