@@ -22,19 +22,27 @@ def save_backbone(model: SequentialRecommender, name: str, settings: dict, path:
         torch.save(payload, tmp)
 
 
-def load_backbone(path: Path) -> tuple[SequentialRecommender, dict]:
-    """The frozen backbone (eval mode, adapter off) and its payload's metadata."""
+def load_payload(path: Path, stage: str, what: str, expected_format: str) -> dict:
+    """A torch checkpoint written by `stage`; missing, truncated or foreign files name that stage."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: run the 'backbone' stage first (dvc repro backbone).")
+        raise FileNotFoundError(f"{path} does not exist: run the '{stage}' stage first (dvc repro {stage}).")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as error:
-        raise ValueError(f"{path} is truncated or not a padirec backbone ({error}); re-run the 'backbone' stage "
-                         "(dvc repro -f backbone).") from error
-    if not isinstance(payload, dict) or payload.get("format") != BACKBONE_FORMAT or payload.get("name") not in BACKBONES:
-        raise ValueError(f"{path} is not a padirec backbone checkpoint (format {BACKBONE_FORMAT}); re-run the "
-                         "'backbone' stage (dvc repro -f backbone).")
+        raise ValueError(f"{path} is truncated or not a padirec {what} ({error}); re-run the '{stage}' stage "
+                         f"(dvc repro -f {stage}).") from error
+    if not isinstance(payload, dict) or payload.get("format") != expected_format:
+        raise ValueError(f"{path} is not a padirec {what} (format {expected_format}); re-run the '{stage}' stage "
+                         f"(dvc repro -f {stage}).")
+    return payload
+
+
+def load_backbone(path: Path) -> tuple[SequentialRecommender, dict]:
+    """The frozen backbone (eval mode, adapter off) and its payload's metadata."""
+    payload = load_payload(path, "backbone", "backbone", BACKBONE_FORMAT)
+    if payload.get("name") not in BACKBONES:
+        raise ValueError(f"{path} holds an unknown backbone {payload.get('name')!r}; known: {', '.join(BACKBONES)}.")
     model = build_backbone(payload["name"], payload["n_items"], **payload["settings"])
     model.load_state_dict(payload["state_dict"])
     model.freeze_backbone()

@@ -7,9 +7,7 @@ and one global scale, as the authors used, leaves most coordinates far below the
 """
 from __future__ import annotations
 
-import pickle
 import time
-import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,9 +15,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from padirec.artifacts import AdapterSweep
+from padirec.artifacts import AdapterSweep, load_payload
 from padirec.config import DiffusionConfig
-from padirec.diffusion import EMA, Diffusion, NoiseSchedule, ParameterDenoiser, train_diffusion
+from padirec.diffusion import Diffusion, NoiseSchedule, ParameterDenoiser, train_diffusion
 from padirec.io import atomic_path
 
 GENERATOR_FORMAT = "padirec-generator-1"
@@ -87,16 +85,7 @@ class Generator:
 
     @classmethod
     def load(cls, path: Path) -> "Generator":
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist: run the 'diffusion' stage first (dvc repro diffusion).")
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as error:
-            raise ValueError(f"{path} is truncated or not a padirec generator ({error}); re-run the 'diffusion' "
-                             "stage (dvc repro -f diffusion).") from error
-        if not isinstance(payload, dict) or payload.get("format") != GENERATOR_FORMAT:
-            raise ValueError(f"{path} is not a padirec generator ({GENERATOR_FORMAT}); re-run the 'diffusion' stage.")
+        payload = load_payload(path, "diffusion", "generator", GENERATOR_FORMAT)
         config = DiffusionConfig(**payload["config"])
         diffusion = build_diffusion(config, payload["n_params"], len(payload["objectives"]))
         diffusion.load_state_dict(payload["state_dict"])
