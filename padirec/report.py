@@ -109,3 +109,10 @@ def guidance_figure(rows: pd.DataFrame) -> plt.Figure:
     sns.despine(figure)
     figure.tight_layout()
     return figure
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

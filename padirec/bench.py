@@ -1,0 +1,194 @@
+"""Benchmark: generating an adapter against retraining one, on the artifacts `dvc repro` built.
+
+    python -m padirec.bench [--backbone sasrec] [--repeats 20] [--out figures/bench.json]
+
+Prints a table and writes figures/bench.json and figures/scaling.png. Times are wall-clock
+medians after warm-up on this machine's CPU threads; quality is NDCG@10 and alpha-NDCG@10 of
+adapters generated for the evaluation grid, relative to the full DDPM sampler's.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from padirec import artifacts, config, data, evaluation, io, paths, report  # noqa: E402
+from padirec.diffusion import Diffusion, NoiseSchedule, ParameterDenoiser  # noqa: E402
+from padirec.generator import Generator  # noqa: E402
+from padirec.metrics import ranking_metrics  # noqa: E402
+from padirec.models import adapter_size, apply_adapter  # noqa: E402
+from padirec.train import evaluate_adapters, tune_adapters  # noqa: E402
+
+STAGES = {"prepare": "01_data", "backbone": "02_backbone", "sweep": "03_sweep", "diffusion": "04_diffusion"}
+
+
+def median_ms(action, repeats: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        action()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)
+
+
+class UncachedStates:
+    """Backbone states computed on demand for each batch: retraining without the state cache."""
+
+    def __init__(self, model, histories: torch.Tensor):
+        self.model, self.histories = model, histories
+
+    def __len__(self) -> int:
+        return len(self.histories)
+
+    def __getitem__(self, index) -> torch.Tensor:
+        with torch.no_grad():
+            return self.model.hidden_state(self.histories[index])
+
+
+def sampler_table(generator: Generator, model, test_states, test, weights: np.ndarray, repeats: int) -> pd.DataFrame:
+    """Time per adapter and quality for DDPM (all steps) and DDIM at several step counts."""
+    one = weights[3:4]
+    settings = [("ddpm", None)] + [("ddim", steps) for steps in (5, 10, 20, 50, 100, 500)]
+    rows = []
+    for sampler, steps in settings:
+        ms = median_ms(lambda: generator.generate(one, steps=steps, sampler=sampler), repeats if sampler == "ddim" else 3,
+                       warmup=1)
+        adapters = torch.cat([generator.generate(weights, steps=steps, sampler=sampler, seed=seed) for seed in range(3)])
+        metrics = evaluate_adapters(model, test_states, adapters, test, full_ranking=False)
+        rows.append({"sampler": sampler, "steps": steps or generator.config.steps, "ms_per_adapter": ms,
+                     "ndcg@10": float(np.mean([m["ndcg@10"] for m in metrics])),
+                     "alpha_ndcg@10": float(np.mean([m["alpha_ndcg@10"] for m in metrics]))})
+    table = pd.DataFrame(rows)
+    for metric in ("ndcg@10", "alpha_ndcg@10"):
+        table[f"{metric} vs ddpm"] = table[metric] / table.loc[0, metric]
+    return table
+
+
+def scaling(repeats: int) -> pd.DataFrame:
+    """Generation time against adapter size, and full-ranking evaluation time against catalogue size."""
+    rows = []
+    for hidden in (32, 64, 128):
+        size = adapter_size(hidden)
+        denoiser = ParameterDenoiser(size, 2, token_size=32, d_model=64, layers=2, heads=4)
+        diffusion = Diffusion(denoiser, NoiseSchedule.create(500)).eval()
+        cond = torch.tensor([[0.3, 0.7]])
+        ms = median_ms(lambda: diffusion.sample(cond, guidance_scale=2.0, steps=50), repeats, warmup=2)
+        rows.append({"what": "generate (DDIM 50, s = 2)", "size": size, "axis": "adapter parameters", "ms": ms})
+    generator = torch.Generator().manual_seed(0)
+    for items in (1_000, 4_000, 16_000, 64_000):
+        users = 512
+        scores = torch.randn(users, items + 1, generator=generator)
+        categories = (torch.rand(items + 1, 19, generator=generator) < 0.15).float()
+        target = torch.randint(1, items + 1, (users,), generator=generator)
+        ms = median_ms(lambda: ranking_metrics(scores, target, categories.unsqueeze(0).expand(users, -1, -1)),
+                       max(3, repeats // 4), warmup=1)
+        rows.append({"what": "full-ranking metrics, 512 users", "size": items, "axis": "catalogue items", "ms": ms})
+    return pd.DataFrame(rows)
+
+
+def scaling_figure(table: pd.DataFrame) -> plt.Figure:
+    figure, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for axis, (what, rows) in zip(axes, table.groupby("what", sort=False)):
+        axis.plot(rows["size"], rows["ms"], marker="o")
+        axis.set(xscale="log", yscale="log", xlabel=rows["axis"].iloc[0], ylabel="ms", title=what)
+    figure.tight_layout()
+    return figure
+
+
+def stage_resources(root: Path) -> dict[str, dict[str, float]]:
+    """Each stage's notebook run time (papermill's record) and peak memory (its last cell's print)."""
+    found = {}
+    for stage, notebook in STAGES.items():
+        path = root / "notebooks" / "executed" / f"{notebook}.ipynb"
+        if not path.exists():
+            continue
+        executed = json.loads(path.read_text())
+        last = "".join("".join(output.get("text", "")) for output in executed["cells"][-1].get("outputs", []))
+        peak = re.search(r"peak memory of this stage: (\d+) MB", last)
+        found[stage] = {"seconds": round(executed["metadata"]["papermill"]["duration"], 1),
+                        "peak_memory_mb": int(peak.group(1)) if peak else None}
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m padirec.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backbone", default="sasrec")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--out", default="figures/bench.json")
+    args = parser.parse_args(argv)
+    root = paths.repo_root()
+    out = paths.Paths(root)
+    cfg = config.load_config(root / "params.yaml")
+    dataset = data.Dataset.load(out.dataset)
+    model, _ = artifacts.load_backbone(out.backbone(args.backbone))
+    generator = Generator.load(out.generator(args.backbone))
+    test = evaluation.EvaluationSet.from_split(dataset, dataset.test)
+    test_states = evaluation.backbone_states(model, test.history)
+    weights = np.asarray(cfg.diffusion.eval_grid)
+
+    samplers = sampler_table(generator, model, test_states, test, weights, args.repeats)
+    default = samplers[(samplers["sampler"] == cfg.diffusion.sampler) & (samplers["steps"] == cfg.diffusion.sample_steps)]
+    generate_ms = float(default["ms_per_adapter"].iloc[0])
+    batch = np.random.default_rng(0).dirichlet([1.0, 1.0], size=100)
+    generate_batch_ms = median_ms(lambda: generator.generate(batch), max(3, args.repeats // 4), warmup=1) / len(batch)
+
+    histories = torch.as_tensor(dataset.train.history, dtype=torch.long)
+    targets = torch.as_tensor(dataset.train.target, dtype=torch.long)
+    categories = torch.as_tensor(dataset.item_categories, dtype=torch.float32)
+    requirement = weights[3:4]
+    started = time.perf_counter()
+    states = evaluation.backbone_states(model, histories)
+    cached = tune_adapters(model, states, targets, categories, requirement, cfg.sweep, seed=0, progress=False)
+    retrain_cached_s = time.perf_counter() - started  # includes computing the cache once
+    uncached = tune_adapters(model, UncachedStates(model, histories), targets, categories, requirement, cfg.sweep,
+                             seed=0, progress=False)
+    retrain_uncached_s = uncached.seconds
+
+    stages = stage_resources(root)
+    metrics = json.loads((root / "figures" / "metrics.json").read_text())
+    generator_train_s = metrics["backbones"][args.backbone]["generator"]["train_seconds"]
+    one_off_s = stages["sweep"]["seconds"] / len(cfg.backbone.names) + generator_train_s
+    scale = scaling(args.repeats)
+    result = {
+        "backbone": args.backbone,
+        "threads": torch.get_num_threads(),
+        "generate_ms": round(generate_ms, 2),
+        "generate_default_sampler": f"{cfg.diffusion.sampler}, {cfg.diffusion.sample_steps} steps, guidance {cfg.diffusion.guidance}",
+        "samplers": samplers.round(4).to_dict("records"),
+        "generate_batch_ms": round(generate_batch_ms, 3),
+        "retrain_s": {"cached": round(retrain_cached_s, 2), "uncached": round(retrain_uncached_s, 2)},
+        "speedup": {"cached": round(retrain_cached_s / (generate_ms / 1000)),
+                    "uncached": round(retrain_uncached_s / (generate_ms / 1000))},
+        "time_reduction_percent": {"cached": round(100 * (1 - generate_ms / 1000 / retrain_cached_s), 2),
+                                   "uncached": round(100 * (1 - generate_ms / 1000 / retrain_uncached_s), 2)},
+        "one_off_s": round(one_off_s, 1),
+        "break_even_requirements": {"cached": int(np.ceil(one_off_s / (retrain_cached_s - generate_ms / 1000))),
+                                    "uncached": int(np.ceil(one_off_s / (retrain_uncached_s - generate_ms / 1000)))},
+        "stage_s": stages,
+        "peak_rss_mb_benchmark": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "scaling": scale.round(3).to_dict("records"),
+    }
+    io.write_json(root / args.out, result)
+    report.save_figure(scaling_figure(scale), root / "figures" / "scaling.png")
+    print(samplers.round(4).to_string(index=False))
+    summary = {key: value for key, value in result.items() if key not in ("samplers", "scaling")}
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
