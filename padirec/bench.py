@@ -104,7 +104,10 @@ def scaling_figure(table: pd.DataFrame) -> plt.Figure:
     figure, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for axis, (what, rows) in zip(axes, table.groupby("what", sort=False)):
         axis.plot(rows["size"], rows["ms"], marker="o")
-        axis.set(xscale="log", yscale="log", xlabel=rows["axis"].iloc[0], ylabel="ms", title=what)
+        axis.set(xscale="log", yscale="log", xlabel=rows["axis"].iloc[0], ylabel="ms (median)", title=what)
+        axis.minorticks_off()
+        axis.set_xticks(rows["size"], [f"{size:,}" for size in rows["size"]])
+        axis.set_yticks(rows["ms"], [f"{ms:.0f}" for ms in rows["ms"]])
     figure.tight_layout()
     return figure
 
