@@ -106,3 +106,18 @@ def test_backbone_round_trip_and_bad_files(backbone, tmp_path):
     torch.save({"weights": torch.zeros(3)}, foreign)
     with pytest.raises(ValueError, match="not a padirec backbone"):
         artifacts.load_backbone(foreign)
+
+
+def test_uncached_states_give_the_same_tuning_as_cached(small, backbone):
+    from padirec.bench import UncachedStates
+
+    model = backbone.model
+    histories = torch.as_tensor(small.train.history, dtype=torch.long)
+    targets = torch.as_tensor(small.train.target, dtype=torch.long)
+    categories = torch.as_tensor(small.item_categories, dtype=torch.float32)
+    weights = np.array([[0.4, 0.6]])
+    cached = train.tune_adapters(model, evaluation.backbone_states(model, histories), targets, categories, weights,
+                                 SMALL_SWEEP, seed=0, progress=False)
+    uncached = train.tune_adapters(model, UncachedStates(model, histories), targets, categories, weights,
+                                   SMALL_SWEEP, seed=0, progress=False)
+    assert np.allclose(cached.checkpoints, uncached.checkpoints, atol=1e-5)
