@@ -46,6 +46,7 @@ def training_windows(dataset: Dataset) -> tuple[Tensor, Tensor]:
 @dataclass
 class BackboneRun:
     model: SequentialRecommender
+    settings: dict  # the model settings it was built with (for saving and rebuilding)
     curve: pd.DataFrame  # epoch, train_loss, valid ndcg@10, seconds
     best_epoch: int
     seconds: float
@@ -83,7 +84,7 @@ def train_backbone(name: str, dataset: Dataset, config: BackboneConfig, valid: E
                 break
     model.load_state_dict(best_state)
     model.eval()
-    return BackboneRun(model, pd.DataFrame(rows), best_epoch, time.perf_counter() - started)
+    return BackboneRun(model, settings, pd.DataFrame(rows), best_epoch, time.perf_counter() - started)
 
 
 def _window_loss(model, inputs: Tensor, targets: Tensor, n_negatives: int, generator: torch.Generator) -> Tensor:

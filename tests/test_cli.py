@@ -24,7 +24,7 @@ def root(tmp_path_factory, raw_files):
     test = evaluation.EvaluationSet.from_split(dataset, dataset.test)
     for name in cfg.backbone.names:
         run = train.train_backbone(name, dataset, dataclasses.replace(cfg.backbone, epochs=1), valid)
-        artifacts.save_backbone(run.model, name, {**cfg.backbone.models[name], "max_len": 20}, out.backbone(name))
+        artifacts.save_backbone(run.model, name, run.settings, out.backbone(name))
         result = sweep.run_sweep(name, run.model, dataset, dataclasses.replace(cfg.sweep, epochs=2, seeds=[0]), test)
         trained = generator.train_generator(result.sweep, dataclasses.replace(cfg.diffusion, train_steps=20), progress=False)
         trained.save(out.generator(name), name)
