@@ -29,7 +29,7 @@ from padirec.diffusion import Diffusion, NoiseSchedule, ParameterDenoiser  # noq
 from padirec.generator import Generator  # noqa: E402
 from padirec.metrics import ranking_metrics  # noqa: E402
 from padirec.models import adapter_size, apply_adapter  # noqa: E402
-from padirec.train import evaluate_adapters, tune_adapters  # noqa: E402
+from padirec.train import evaluate_adapters, tune_adapters, tuning_tensors  # noqa: E402
 
 STAGES = {"prepare": "01_data", "backbone": "02_backbone", "sweep": "03_sweep", "diffusion": "04_diffusion"}
 
@@ -150,11 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     generate_batch_ms = median_ms(lambda: generator.generate(batch), max(3, args.repeats // 4), warmup=1) / len(batch)
 
     histories = torch.as_tensor(dataset.train.history, dtype=torch.long)
-    targets = torch.as_tensor(dataset.train.target, dtype=torch.long)
-    categories = torch.as_tensor(dataset.item_categories, dtype=torch.float32)
     requirement = weights[3:4]
     started = time.perf_counter()
-    states = evaluation.backbone_states(model, histories)
+    states, targets, categories = tuning_tensors(model, dataset)
     cached = tune_adapters(model, states, targets, categories, requirement, cfg.sweep, seed=0, progress=False)
     retrain_cached_s = time.perf_counter() - started  # includes computing the cache once
     uncached = tune_adapters(model, UncachedStates(model, histories), targets, categories, requirement, cfg.sweep,

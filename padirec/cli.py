@@ -73,16 +73,14 @@ def cmd_generate(args) -> dict:
 
 
 def cmd_tune(args) -> dict:
-    from padirec.train import tune_adapters
+    from padirec.train import tune_adapters, tuning_tensors
 
     out, cfg = _context(args)
     weights = parse_weights(args.weights, cfg.sweep.objectives)
     dataset = data.Dataset.load(out.dataset)
     model, _ = artifacts.load_backbone(out.backbone(args.backbone))
-    states = evaluation.backbone_states(model, torch.as_tensor(dataset.train.history, dtype=torch.long))
-    run = tune_adapters(model, states, torch.as_tensor(dataset.train.target, dtype=torch.long),
-                        torch.as_tensor(dataset.item_categories, dtype=torch.float32), weights[None], cfg.sweep,
-                        args.seed, progress=False)
+    states, targets, categories = tuning_tensors(model, dataset)
+    run = tune_adapters(model, states, targets, categories, weights[None], cfg.sweep, args.seed, progress=False)
     adapter = torch.as_tensor(run.checkpoints[0, -1])
     _save_adapter(Path(args.out), adapter, args.backbone, args.weights, "tuned")
     return {"out": args.out, "parameters": adapter.numel(), "tune_s": round(run.seconds, 2)}

@@ -12,7 +12,7 @@ from padirec.data import Dataset
 from padirec.evaluation import EvaluationSet, backbone_states
 from padirec.generator import Generator
 from padirec.models import SequentialRecommender
-from padirec.train import evaluate_adapters, tune_adapters
+from padirec.train import evaluate_adapters, tune_adapters, tuning_tensors
 
 GAP_METRICS = ("ndcg@10", "alpha_ndcg@10")
 
@@ -28,9 +28,7 @@ def metric_rows(method: str, weights: np.ndarray, adapters: torch.Tensor, model:
 def retrain_rows(model: SequentialRecommender, dataset: Dataset, config: SweepConfig, weights: np.ndarray,
                  evaluation: EvaluationSet) -> tuple[pd.DataFrame, np.ndarray, float]:
     """Retrain: an adapter tuned directly at every requirement, once per sweep seed."""
-    states = backbone_states(model, torch.as_tensor(dataset.train.history, dtype=torch.long))
-    targets = torch.as_tensor(dataset.train.target, dtype=torch.long)
-    categories = torch.as_tensor(dataset.item_categories, dtype=torch.float32)
+    states, targets, categories = tuning_tensors(model, dataset)
     test_states = backbone_states(model, evaluation.history)
     frames, adapters, seconds = [], [], 0.0
     for seed in config.seeds:

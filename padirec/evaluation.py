@@ -63,21 +63,14 @@ def backbone_states(model: SequentialRecommender, history: Tensor, batch: int = 
 def evaluate_states(model: SequentialRecommender, states: Tensor, evaluation: EvaluationSet,
                     full_ranking: bool = True) -> dict[str, float]:
     """Metrics of user states [U, d]: sampled protocol keys `hr@10`..., full ranking `full_hr@10`..."""
-    categories = evaluation.item_categories
     sampled_scores = model.score_from_state(states, evaluation.candidates)
-    target_col = torch.zeros(len(states), dtype=torch.long)
-    results = ranking_metrics(sampled_scores, target_col, categories[evaluation.candidates], KS, ALPHA)
-    if full_ranking:
-        full_scores = model.score_all_from_state(states)
-        full_categories = categories.unsqueeze(0).expand(len(states), -1, -1)
-        full = ranking_metrics(full_scores, evaluation.target, full_categories, KS, ALPHA, mask=evaluation.full_mask)
-        results.update({f"full_{name}": value for name, value in full.items()})
-    return results
+    full_scores = model.score_all_from_state(states) if full_ranking else None
+    return evaluate_scores(sampled_scores, full_scores, evaluation)
 
 
 @torch.inference_mode()
 def evaluate_scores(sampled_scores: Tensor, full_scores: Tensor | None, evaluation: EvaluationSet) -> dict[str, float]:
-    """Metrics of raw scores (for scorers without user states, such as popularity)."""
+    """Metrics of scores over the candidates [U, C] and, optionally, the whole catalogue [U, n_items + 1]."""
     categories = evaluation.item_categories
     target_col = torch.zeros(len(sampled_scores), dtype=torch.long)
     results = ranking_metrics(sampled_scores, target_col, categories[evaluation.candidates], KS, ALPHA)

@@ -129,3 +129,16 @@ def nearest_training_distance(generated: Tensor, sweep: AdapterSweep) -> Tensor:
     """L2 distance from each generated vector [N, P] to its nearest training checkpoint -> [N]."""
     vectors, _ = training_pairs(sweep)
     return torch.cdist(generated.float(), vectors).min(dim=1).values
+
+
+def memorisation(generated: Tensor, sweep: AdapterSweep, weights: np.ndarray, seen: set[float]) -> "pd.DataFrame":
+    """Per generated adapter [samples, N, P]: distance to the nearest training checkpoint, beside the mean
+    distance between the (first seed's, last-epoch) adapters of neighbouring grid requirements."""
+    import pandas as pd
+
+    distances = nearest_training_distance(generated.reshape(-1, generated.shape[-1]), sweep)
+    neighbours = np.linalg.norm(np.diff(sweep.checkpoints[0, :, -1], axis=0), axis=1)
+    w_acc = np.tile(weights[:, 0], generated.shape[0])  # generated is replicate-major
+    return pd.DataFrame({"w_acc": w_acc, "nearest_training_distance": distances.numpy(),
+                         "unseen": [round(float(w), 6) not in seen for w in w_acc],
+                         "neighbour_grid_distance": float(neighbours.mean())})

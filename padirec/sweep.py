@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy import stats
 
 from padirec.artifacts import AdapterSweep
@@ -14,7 +13,7 @@ from padirec.config import SweepConfig
 from padirec.data import Dataset
 from padirec.evaluation import EvaluationSet, backbone_states
 from padirec.models import SequentialRecommender
-from padirec.train import evaluate_adapters, tune_adapters
+from padirec.train import evaluate_adapters, tune_adapters, tuning_tensors
 
 
 @dataclass
@@ -33,11 +32,8 @@ def run_sweep(name: str, model: SequentialRecommender, dataset: Dataset, config:
               test: EvaluationSet) -> SweepResult:
     """Tune all requirements of `config.grid` per seed as one stack over cached backbone states."""
     started = time.perf_counter()
-    train_history = torch.as_tensor(dataset.train.history, dtype=torch.long)
-    states = backbone_states(model, train_history)
+    states, targets, categories = tuning_tensors(model, dataset)
     state_seconds = time.perf_counter() - started
-    targets = torch.as_tensor(dataset.train.target, dtype=torch.long)
-    categories = torch.as_tensor(dataset.item_categories, dtype=torch.float32)
     weights = np.asarray(config.grid, dtype=np.float64)
     test_states = backbone_states(model, test.history)
 

@@ -177,6 +177,13 @@ def tune_adapters(model: SequentialRecommender, states: Tensor, targets: Tensor,
                     time.perf_counter() - started)
 
 
+def tuning_tensors(model: SequentialRecommender, dataset: Dataset) -> tuple[Tensor, Tensor, Tensor]:
+    """What adapter tuning reads: cached backbone states of the training examples, their targets, item categories."""
+    states = backbone_states(model, torch.as_tensor(dataset.train.history, dtype=torch.long))
+    targets = torch.as_tensor(dataset.train.target, dtype=torch.long)
+    return states, targets, torch.as_tensor(dataset.item_categories, dtype=torch.float32)
+
+
 @torch.inference_mode()
 def evaluate_adapters(model: SequentialRecommender, states: Tensor, adapters: np.ndarray | Tensor,
                       evaluation: EvaluationSet, full_ranking: bool = True) -> list[dict[str, float]]:

@@ -37,3 +37,19 @@ def test_noise_floor_compares_two_seeds():
     retrain = pd.concat([rows([0.1, 0.2, 0.3], [0.7, 0.6, 0.5], 0), rows([0.1, 0.18, 0.3], [0.7, 0.6, 0.5], 1)])
     # Seed 1 is the reference: |0.2 - 0.18| / 0.18 = 1/9 for NDCG, 0 for alpha-NDCG -> 1/18.
     assert compare.seed_noise_floor(retrain, [0.5]) == pytest.approx(1 / 18)
+
+
+def test_memorisation_distances_on_hand_made_vectors():
+    import torch
+
+    from padirec import artifacts, generator
+
+    checkpoints = np.zeros((1, 2, 1, 3), dtype=np.float32)
+    checkpoints[0, 1, 0] = [3.0, 4.0, 0.0]  # neighbouring grid adapters are 5 apart
+    sweep = artifacts.AdapterSweep("sasrec", ["acc", "div"], np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([0]),
+                                   np.array([1]), checkpoints)
+    generated = torch.tensor([[[0.0, 0.0, 1.0], [3.0, 4.0, 2.0]]])  # 1 replicate, 2 requirements
+    table = generator.memorisation(generated, sweep, np.array([[0.5, 0.5], [1.0, 0.0]]), seen={0.0, 1.0})
+    assert table["nearest_training_distance"].tolist() == pytest.approx([1.0, 2.0])
+    assert table["unseen"].tolist() == [True, False]
+    assert table["neighbour_grid_distance"].iloc[0] == pytest.approx(5.0)
