@@ -74,3 +74,21 @@ class AdapterSweep:
             raise ValueError(f"{path} lacks {sorted(missing)}: not an adapter sweep; re-run the 'sweep' stage.")
         return cls(str(arrays["backbone"]), [str(o) for o in arrays["objectives"]], arrays["weights"], arrays["seeds"],
                    arrays["kept_epochs"], arrays["checkpoints"])
+
+    def subset(self, seed: int, w_acc: list[float] | None = None) -> "AdapterSweep":
+        """The checkpoints of one seed, optionally only at the grid requirements with these w_acc values."""
+        if seed not in self.seeds:
+            raise ValueError(f"seed {seed} is not in this sweep (seeds {self.seeds.tolist()}); "
+                             "use one of sweep.seeds or re-run the 'sweep' stage.")
+        keep = np.ones(len(self.weights), dtype=bool)
+        if w_acc is not None:
+            keep = np.isin(np.round(self.weights[:, 0], 6), np.round(w_acc, 6))
+            if keep.sum() != len(w_acc):
+                raise ValueError(f"w_acc {w_acc} are not all on the sweep grid {self.weights[:, 0].tolist()}")
+        index = int(np.flatnonzero(self.seeds == seed)[0])
+        return AdapterSweep(self.backbone, self.objectives, self.weights[keep], self.seeds[index:index + 1],
+                            self.kept_epochs, self.checkpoints[index:index + 1, keep])
+
+    def last_adapters(self, seed: int) -> np.ndarray:
+        """[R, P]: each grid requirement's adapter from the last kept epoch of `seed`."""
+        return self.subset(seed).checkpoints[0, :, -1]

@@ -31,7 +31,8 @@ from padirec.metrics import ranking_metrics  # noqa: E402
 from padirec.models import adapter_size, apply_adapter  # noqa: E402
 from padirec.train import evaluate_adapters, tune_adapters, tuning_tensors  # noqa: E402
 
-STAGES = {"prepare": "01_data", "backbone": "02_backbone", "sweep": "03_sweep", "diffusion": "04_diffusion"}
+STAGES = {"prepare": "01_data", "backbone": "02_backbone", "sweep": "03_sweep", "diffusion": "04_diffusion",
+          "evaluate": "05_evaluate"}
 
 
 def median_ms(action, repeats: int, warmup: int = 3) -> float:
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = config.load_config(root / "params.yaml")
     dataset = data.Dataset.load(out.dataset)
     model, _ = artifacts.load_backbone(out.backbone(args.backbone))
-    generator = Generator.load(out.generator(args.backbone))
+    generator = Generator.load(out.generator(args.backbone, cfg.sweep.seeds[0]))
     test = evaluation.EvaluationSet.from_split(dataset, dataset.test)
     test_states = evaluation.backbone_states(model, test.history)
     weights = np.asarray(cfg.diffusion.eval_grid)
@@ -162,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     stages = stage_resources(root)
     metrics = json.loads((root / "figures" / "metrics.json").read_text())
     generator_train_s = metrics["backbones"][args.backbone]["generator"]["train_seconds"]
-    one_off_s = stages["sweep"]["seconds"] / len(cfg.backbone.names) + generator_train_s
+    # One generator learns from one seed's sweep: that share of the sweep stage, plus its training.
+    one_off_s = stages["sweep"]["seconds"] / (len(cfg.backbone.names) * len(cfg.sweep.seeds)) + generator_train_s
     scale = scaling(args.repeats)
     result = {
         "backbone": args.backbone,

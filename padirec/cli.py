@@ -50,11 +50,12 @@ def _context(args) -> tuple[paths.Paths, config.Config]:
     return paths.Paths((root / args.root).resolve()), cfg
 
 
-def _generate(out: paths.Paths, args, objectives: list[str]) -> tuple[torch.Tensor, float]:
+def _generate(out: paths.Paths, args, cfg: config.Config) -> tuple[torch.Tensor, float]:
     from padirec.generator import Generator
 
-    weights = parse_weights(args.weights, objectives)
-    model = Generator.load(out.generator(args.backbone))
+    weights = parse_weights(args.weights, cfg.sweep.objectives)
+    # The generator of the first sweep seed serves; the others exist for the evaluation's replicates.
+    model = Generator.load(out.generator(args.backbone, cfg.sweep.seeds[0]))
     started = time.perf_counter()
     adapter = model.generate(weights[None], guidance=args.guidance, steps=args.steps, seed=args.seed)[0]
     return adapter, time.perf_counter() - started
@@ -67,7 +68,7 @@ def _save_adapter(path: Path, adapter: torch.Tensor, backbone: str, weights: str
 
 def cmd_generate(args) -> dict:
     out, cfg = _context(args)
-    adapter, seconds = _generate(out, args, cfg.sweep.objectives)
+    adapter, seconds = _generate(out, args, cfg)
     _save_adapter(Path(args.out), adapter, args.backbone, args.weights, "generated")
     return {"out": args.out, "parameters": adapter.numel(), "generate_ms": round(seconds * 1000, 1)}
 
@@ -120,7 +121,7 @@ def cmd_recommend(args) -> dict:
         raise UsageError(f"--user {args.user!r}: unknown user; ids are the raw user ids of {dataset.name} "
                          f"that survived preparation, e.g. {', '.join(dataset.user_ids[1:4])}.")
     user = int(matches[0])
-    adapter, seconds = _generate(out, args, cfg.sweep.objectives)
+    adapter, seconds = _generate(out, args, cfg)
     model, _ = artifacts.load_backbone(out.backbone(args.backbone))
     history = dataset.sequence(user)[-dataset.train.history.shape[1]:]
     padded = torch.zeros(1, dataset.train.history.shape[1], dtype=torch.long)

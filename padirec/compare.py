@@ -1,60 +1,204 @@
-"""Adapters from different methods on one evaluation grid, and how well each follows the request."""
+"""Every method on one evaluation grid: its adapters, their test metrics, and how well it follows the request.
+
+Rows are long-format DataFrames, one per (method, seed, sample, requirement) with the metrics of
+`padirec.evaluation` as columns. A seed is one replicate of everything downstream of the
+backbone: the sweep adapters of that seed, the generator trained on them, Retrain and the
+Hypernetwork tuned with it, and its sampling noise. Summaries are per (backbone, method, seed);
+the paired t-tests compare PaDiRec with each baseline over those (backbone, seed) pairs.
+"""
 from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
 from scipy import stats
 
-from padirec.artifacts import AdapterSweep
-from padirec.config import SweepConfig
-from padirec.data import Dataset
-from padirec.evaluation import EvaluationSet, backbone_states
+from padirec import baselines
+from padirec.config import Config
+from padirec.evaluation import EvaluationSet, backbone_states, evaluate_scores
 from padirec.generator import Generator
+from padirec.metrics import hypervolume, monotonicity_violations
 from padirec.models import SequentialRecommender
-from padirec.train import evaluate_adapters, tune_adapters, tuning_tensors
+from padirec.train import evaluate_adapters, tune_adapters
 
+METHODS = ("padirec", "padirec_noguidance", "retrain", "nearest", "nearest_noise", "interpolate", "soup",
+           "hypernetwork", "mmr")
 GAP_METRICS = ("ndcg@10", "alpha_ndcg@10")
+SUMMARY_KEYS = ("hv", "pearson_acc", "pearson_div", "spearman_acc", "spearman_div", "monotonicity_violations",
+                "rel_gap_unseen")
 
 
-def metric_rows(method: str, weights: np.ndarray, adapters: torch.Tensor, model: SequentialRecommender,
-                states: torch.Tensor, evaluation: EvaluationSet, replicate: int, full_ranking: bool = True) -> pd.DataFrame:
-    """Test metrics of adapters [N, P] generated or tuned for requirement vectors [N, 2]."""
+def metric_rows(method: str, weights: np.ndarray, adapters: torch.Tensor | np.ndarray, model: SequentialRecommender,
+                states: torch.Tensor, evaluation: EvaluationSet, seed: int, sample: int = 0,
+                full_ranking: bool = True) -> pd.DataFrame:
+    """Test metrics of adapters [N, P] obtained for requirement vectors [N, K]."""
     metrics = evaluate_adapters(model, states, adapters, evaluation, full_ranking)
-    return pd.DataFrame([{"method": method, "w_acc": w[0], "w_div": w[1], "replicate": replicate, **m}
+    return pd.DataFrame([{"method": method, "seed": seed, "sample": sample, "w_acc": w[0], "w_div": w[1], **m}
                          for w, m in zip(weights, metrics)])
 
 
-def retrain_rows(model: SequentialRecommender, dataset: Dataset, config: SweepConfig, weights: np.ndarray,
-                 evaluation: EvaluationSet) -> tuple[pd.DataFrame, np.ndarray, float]:
-    """Retrain: an adapter tuned directly at every requirement, once per sweep seed."""
-    states, targets, categories = tuning_tensors(model, dataset)
-    test_states = backbone_states(model, evaluation.history)
-    frames, adapters, seconds = [], [], 0.0
-    for seed in config.seeds:
-        run = tune_adapters(model, states, targets, categories, weights, config, seed, progress=False)
-        seconds += run.seconds
-        adapters.append(run.checkpoints[:, -1])
-        frames.append(metric_rows("retrain", weights, torch.as_tensor(run.checkpoints[:, -1]), model, test_states,
-                                  evaluation, seed))
-    return pd.concat(frames, ignore_index=True), np.stack(adapters), seconds / (len(config.seeds) * len(weights))
+def median_seconds(obtain, weights: np.ndarray) -> float:
+    """Median wall time of obtain(one requirement [1, K]) over the requirements, after one warm-up call."""
+    obtain(weights[:1])
+    times = []
+    for index in range(len(weights)):
+        started = time.perf_counter()
+        obtain(weights[index:index + 1])
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
 
 
-def generated_rows(generator: Generator, model: SequentialRecommender, weights: np.ndarray, evaluation: EvaluationSet,
-                   samples: int, guidance: float, method: str = "padirec", full_ranking: bool = True
-                   ) -> tuple[pd.DataFrame, torch.Tensor]:
-    """Generated adapters: `samples` per requirement, each from its own sampling seed."""
-    test_states = backbone_states(model, evaluation.history)
-    frames, vectors = [], []
-    for replicate in range(samples):
-        adapters = generator.generate(weights, guidance=guidance, seed=replicate)
-        vectors.append(adapters)
-        frames.append(metric_rows(method, weights, adapters, model, test_states, evaluation, replicate, full_ranking))
-    return pd.concat(frames, ignore_index=True), torch.stack(vectors)
+# ----------------------------------------------------------------------------- methods
+
+
+@dataclass
+class Replicate:
+    """One seed of one backbone: what every method is built from."""
+
+    model: SequentialRecommender
+    seed: int
+    grid_weights: np.ndarray  # [R, K] the sweep's (training) requirements
+    grid_adapters: np.ndarray  # [R, P] this seed's last-epoch sweep adapters
+    generator: Generator
+    tuning: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # cached training states, targets, item categories
+    retrain_adapters: np.ndarray | None = None  # [N, P] tuned at the evaluation grid by `retrain`
+    generated: dict = field(default_factory=dict)  # method -> [samples, N, P] from `method_rows`
+    seconds: dict = field(default_factory=dict)
+
+    def retrain(self, weights: np.ndarray, config: Config) -> np.ndarray:
+        """Retrain: adapters tuned directly at every evaluation requirement, as one stack."""
+        run = tune_adapters(self.model, *self.tuning, weights, config.sweep, self.seed, progress=False)
+        self.retrain_adapters = run.checkpoints[:, -1]
+        self.seconds["retrain_stacked"] = run.seconds / len(weights)
+        # What one new requirement costs on its own (over the cached states, the cache itself not counted).
+        middle = weights[len(weights) // 2:len(weights) // 2 + 1]
+        self.seconds["retrain"] = tune_adapters(self.model, *self.tuning, middle, config.sweep, self.seed,
+                                                progress=False).seconds
+        return self.retrain_adapters
+
+    def generate(self, weights: np.ndarray, guidance: float, samples: int) -> torch.Tensor:
+        """Generated adapters [samples, N, P], sample i drawn with sampling seed (seed, i)."""
+        return torch.stack([self.generator.generate(weights, guidance=guidance, seed=1000 * self.seed + i)
+                            for i in range(samples)])
+
+
+def guidance_rows(replicate: Replicate, weights: np.ndarray, scales: list[float], samples: int,
+                  evaluation: EvaluationSet) -> pd.DataFrame:
+    """Generated adapters at each guidance scale and Retrain, on `evaluation` (the 100-candidate protocol)."""
+    states = backbone_states(replicate.model, evaluation.history)
+    frames = [metric_rows("retrain", weights, replicate.retrain_adapters, replicate.model, states, evaluation,
+                          replicate.seed, full_ranking=False).assign(guidance=np.nan)]
+    for scale in scales:
+        for sample, adapters in enumerate(replicate.generate(weights, scale, samples)):
+            frames.append(metric_rows("padirec", weights, adapters, replicate.model, states, evaluation, replicate.seed,
+                                      sample, full_ranking=False).assign(guidance=scale))
+    return pd.concat(frames, ignore_index=True)
+
+
+def choose_guidance(rows: pd.DataFrame, unseen: list[float]) -> tuple[float, pd.DataFrame]:
+    """The scale whose generated adapters are closest to Retrain at the unseen requirements (mean over seeds)."""
+    retrain = rows[rows["method"] == "retrain"]
+    gaps = []
+    for (scale, seed), frame in rows[rows["method"] == "padirec"].groupby(["guidance", "seed"]):
+        gaps.append({"guidance": scale, "seed": seed,
+                     "rel_gap_unseen": relative_gap(frame, retrain[retrain["seed"] == seed], unseen)})
+    table = pd.DataFrame(gaps).groupby("guidance")["rel_gap_unseen"].agg(["mean", "std"])
+    return float(table["mean"].idxmin()), table
+
+
+def method_rows(replicate: Replicate, weights: np.ndarray, guidance: float, config: Config,
+                evaluation: EvaluationSet) -> pd.DataFrame:
+    """Every method of METHODS at `weights` on `evaluation` (both protocols); fills replicate.seconds."""
+    model, seed, samples = replicate.model, replicate.seed, config.diffusion.samples_per_requirement
+    states = backbone_states(model, evaluation.history)
+    if replicate.retrain_adapters is None:
+        replicate.retrain(weights, config)
+    grid, grid_adapters = replicate.grid_weights, replicate.grid_adapters
+    frames = [metric_rows("retrain", weights, replicate.retrain_adapters, model, states, evaluation, seed)]
+
+    generated = {}
+    for method, scale in (("padirec", guidance), ("padirec_noguidance", 1.0)):
+        generated[method] = replicate.generated[method] = replicate.generate(weights, scale, samples)
+        frames += [metric_rows(method, weights, adapters, model, states, evaluation, seed, sample)
+                   for sample, adapters in enumerate(generated[method])]
+        replicate.seconds[method] = median_seconds(
+            lambda w, s=scale: replicate.generator.generate(w, guidance=s, seed=seed), weights)
+
+    spread = baselines.sample_spread(generated["padirec"])
+    nearest = baselines.nearest_adapters(grid, grid_adapters, weights)
+    frames += [metric_rows("nearest_noise", weights, baselines.noisy_adapters(nearest, spread, 1000 * seed + sample),
+                           model, states, evaluation, seed, sample) for sample in range(samples)]
+    lookups = {"nearest": baselines.nearest_adapters, "interpolate": baselines.interpolated_adapters,
+               "soup": baselines.soup_adapters,
+               "nearest_noise": lambda g, a, w: baselines.noisy_adapters(baselines.nearest_adapters(g, a, w), spread, seed)}
+    for method, lookup in lookups.items():
+        if method != "nearest_noise":
+            frames.append(metric_rows(method, weights, lookup(grid, grid_adapters, weights), model, states,
+                                      evaluation, seed))
+        replicate.seconds[method] = median_seconds(lambda w, f=lookup: f(grid, grid_adapters, w), weights)
+
+    hyper = baselines.train_hypernetwork(model, *replicate.tuning, config.sweep, config.evaluate.hypernetwork, seed)
+    frames.append(metric_rows("hypernetwork", weights, hyper.adapters(weights), model, states, evaluation, seed))
+    replicate.seconds["hypernetwork"] = median_seconds(hyper.adapters, weights)
+    replicate.seconds["hypernetwork_training"] = hyper.seconds
+
+    frames.append(mmr_rows(model, states, weights, evaluation, config.evaluate.mmr_pool, seed))
+    replicate.seconds["mmr"] = median_seconds(
+        lambda w: mmr_metrics(model, states, float(w[0, 0]), evaluation, config.evaluate.mmr_pool), weights)
+    return pd.concat(frames, ignore_index=True)
+
+
+def mmr_metrics(model: SequentialRecommender, states: torch.Tensor, trade_off: float, evaluation: EvaluationSet,
+                pool: int) -> dict[str, float]:
+    """MMR re-ranking of the bare backbone's scores, on the candidates and over the full catalogue."""
+    categories = evaluation.item_categories
+    sampled = baselines.mmr_scores(model.score_from_state(states, evaluation.candidates), categories,
+                                   evaluation.candidates, trade_off, pool=pool)
+    full = baselines.mmr_scores(model.score_all_from_state(states), categories, None, trade_off, pool=pool,
+                                mask=evaluation.full_mask)
+    return evaluate_scores(sampled, full, evaluation)
+
+
+def mmr_rows(model: SequentialRecommender, states: torch.Tensor, weights: np.ndarray, evaluation: EvaluationSet,
+             pool: int, seed: int) -> pd.DataFrame:
+    """MMR with trade-off lambda = w_acc (lambda = 1 is the backbone's own ranking)."""
+    return pd.DataFrame([{"method": "mmr", "seed": seed, "sample": 0, "w_acc": w[0], "w_div": w[1],
+                          **mmr_metrics(model, states, float(w[0]), evaluation, pool)} for w in weights])
+
+
+def density_rows(replicate: Replicate, generators: dict[tuple[float, ...], Generator], weights: np.ndarray,
+                 guidance: float, samples: int, evaluation: EvaluationSet) -> pd.DataFrame:
+    """Grid-density ablation: PaDiRec, Interpolate and Nearest from the same subset of grid adapters.
+
+    `generators` maps each training grid (its w_acc values) to the generator trained on it.
+    The 100-candidate protocol only.
+    """
+    model, seed = replicate.model, replicate.seed
+    states = backbone_states(model, evaluation.history)
+    frames = []
+    for grid_w_acc, generator in generators.items():
+        keep = np.isin(np.round(replicate.grid_weights[:, 0], 6), np.round(grid_w_acc, 6))
+        grid, adapters = replicate.grid_weights[keep], replicate.grid_adapters[keep]
+        subset = Replicate(model, seed, grid, adapters, generator, replicate.tuning)
+        methods = {"interpolate": baselines.interpolated_adapters(grid, adapters, weights),
+                   "nearest": baselines.nearest_adapters(grid, adapters, weights)}
+        for method, method_adapters in methods.items():
+            frames.append(metric_rows(method, weights, method_adapters, model, states, evaluation, seed,
+                                      full_ranking=False).assign(grid_size=len(grid)))
+        for sample, generated in enumerate(subset.generate(weights, guidance, samples)):
+            frames.append(metric_rows("padirec", weights, generated, model, states, evaluation, seed, sample,
+                                      full_ranking=False).assign(grid_size=len(grid)))
+    return pd.concat(frames, ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- summaries
 
 
 def requirement_means(rows: pd.DataFrame) -> pd.DataFrame:
-    """Metrics averaged over replicates, one row per requirement, ordered by w_acc."""
+    """Metrics averaged over seeds and samples, one row per requirement, ordered by w_acc."""
     numeric = [c for c in rows.columns if "@" in c]
     return rows.groupby(["w_acc", "w_div"])[numeric].mean().reset_index().sort_values("w_acc")
 
@@ -66,56 +210,165 @@ def relative_gap(method: pd.DataFrame, reference: pd.DataFrame, weights: list[fl
     return float(np.mean(gaps))
 
 
-def summarise(rows: pd.DataFrame, reference: pd.DataFrame | None, unseen: list[float]) -> dict:
-    """The metrics.json entry of one method: grid, Pearson and Spearman r-a and r-d, gap to Retrain."""
+def summarise(rows: pd.DataFrame, reference: pd.DataFrame | None, unseen: list[float],
+              hv_reference: tuple[float, float] = (0.0, 0.0), prefix: str = "") -> dict:
+    """One method's control over the grid: Pearson and Spearman r-a and r-d, hypervolume, monotonicity, gap.
+
+    `prefix` selects the protocol: "" for the 100 candidates, "full_" for full ranking.
+    """
     means = requirement_means(rows)
+    accuracy, diversity = means[f"{prefix}ndcg@10"], means[f"{prefix}alpha_ndcg@10"]
     summary = {
-        "grid": [{key: round(float(value), 6) for key, value in row.items()} for row in means.to_dict("records")],
-        "pearson_acc": float(stats.pearsonr(means["w_acc"], means["ndcg@10"]).statistic),
-        "pearson_div": float(stats.pearsonr(means["w_div"], means["alpha_ndcg@10"]).statistic),
-        "spearman_acc": float(stats.spearmanr(means["w_acc"], means["ndcg@10"]).statistic),
-        "spearman_div": float(stats.spearmanr(means["w_div"], means["alpha_ndcg@10"]).statistic),
+        "pearson_acc": float(stats.pearsonr(means["w_acc"], accuracy).statistic),
+        "pearson_div": float(stats.pearsonr(means["w_div"], diversity).statistic),
+        "spearman_acc": float(stats.spearmanr(means["w_acc"], accuracy).statistic),
+        "spearman_div": float(stats.spearmanr(means["w_div"], diversity).statistic),
+        "hv": hypervolume(np.stack([accuracy, diversity], axis=1), hv_reference),
+        "monotonicity_violations": monotonicity_violations(means["w_acc"], accuracy, diversity),
     }
-    if reference is not None and unseen:
+    if reference is not None and unseen and not prefix:
         summary["rel_gap_unseen"] = relative_gap(rows, reference, unseen)
     return summary
 
 
-def seed_noise_floor(retrain: pd.DataFrame, unseen: list[float]) -> float:
-    """The relative gap between Retrain runs of two different seeds: what no method can beat."""
-    replicates = sorted(retrain["replicate"].unique())
-    if len(replicates) < 2:
-        return float("nan")
-    first, second = (retrain[retrain["replicate"] == r] for r in replicates[:2])
-    return relative_gap(first, second, unseen)
+def seed_summaries(rows: pd.DataFrame, unseen: list[float], hv_reference: tuple[float, float],
+                   prefix: str = "") -> pd.DataFrame:
+    """summarise() per (backbone, method, seed). The gap reference is Retrain's mean over seeds; for Retrain
+    itself it is the mean of the other seeds, so its gap is the seed-to-seed noise floor."""
+    records = []
+    for (backbone, method, seed), frame in rows.groupby(["backbone", "method", "seed"]):
+        retrain = rows[(rows["backbone"] == backbone) & (rows["method"] == "retrain")]
+        reference = retrain[retrain["seed"] != seed] if method == "retrain" else retrain
+        records.append({"backbone": backbone, "method": method, "seed": seed,
+                        **summarise(frame, reference, unseen, hv_reference, prefix)})
+    return pd.DataFrame(records)
 
 
-def interpolated_adapters(sweep_weights: np.ndarray, adapters: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Interpolate: linear interpolation of the two grid adapters around each requested w_acc.
+def paired_tests(summaries: pd.DataFrame, metric: str, method: str = "padirec",
+                 alternative: str = "two-sided") -> pd.DataFrame:
+    """Paired t-tests (scipy.stats.ttest_rel) of `method` against every other method on `metric`,
+    paired over (backbone, seed)."""
+    wide = summaries.pivot_table(index=["backbone", "seed"], columns="method", values=metric)
+    records = []
+    for other in [m for m in METHODS if m in wide.columns and m != method]:
+        pairs = wide[[method, other]].dropna()
+        difference = pairs[method] - pairs[other]
+        test = stats.ttest_rel(pairs[method], pairs[other], alternative=alternative)
+        records.append({"baseline": other, "metric": metric, "pairs": len(pairs),
+                        f"mean_{method}": pairs[method].mean(), "mean_baseline": pairs[other].mean(),
+                        "mean_difference": difference.mean(), "t": float(test.statistic), "p": float(test.pvalue)})
+    return pd.DataFrame(records)
 
-    `adapters` [R, P] are tuned at `sweep_weights` [R, 2]; returns [N, P] for `weights` [N, 2].
-    A requirement on the grid gets its own adapter; one outside the grid's range the nearest end's.
+
+def method_summary(rows: pd.DataFrame, summaries: pd.DataFrame, backbone: str, method: str) -> dict:
+    """The metrics.json entry of one method on one backbone: the seed-averaged grid, every SUMMARY_KEYS value
+    as the mean over seeds, with its standard deviation under `std`."""
+    frame = rows[(rows["backbone"] == backbone) & (rows["method"] == method)]
+    per_seed = summaries[(summaries["backbone"] == backbone) & (summaries["method"] == method)]
+    numeric = [c for c in frame.columns if "@" in c]
+    entry = {"grid": [{key: round(float(value), 6) for key, value in row.items()}
+                      for row in requirement_means(frame[["w_acc", "w_div", *numeric]]).to_dict("records")]}
+    for key in SUMMARY_KEYS:
+        if key in per_seed:
+            entry[key] = round(float(per_seed[key].mean()), 6)
+    entry["std"] = {key: round(float(per_seed[key].std(ddof=1)), 6) for key in SUMMARY_KEYS if key in per_seed}
+    entry["seeds"] = int(per_seed["seed"].nunique())
+    return entry
+
+
+# ----------------------------------------------------------------------------- one backbone
+
+
+@dataclass
+class BackboneEvaluation:
+    """Everything notebook 05 shows for one backbone."""
+
+    rows: pd.DataFrame  # METHODS on the test split, both protocols
+    guidance_rows: pd.DataFrame  # generated adapters per guidance scale, and Retrain, on the validation split
+    guidance: float  # the scale chosen on the validation split
+    guidance_table: pd.DataFrame  # validation gap to Retrain per scale
+    density_rows: pd.DataFrame  # grid-density ablation on the test split (first seed)
+    seconds: pd.DataFrame  # per seed: seconds to obtain one requirement's adapter, per method
+    replicates: list[Replicate]
+
+
+def evaluate_backbone(name: str, cfg: Config, out, dataset, test: EvaluationSet, valid: EvaluationSet,
+                      progress: bool = False) -> BackboneEvaluation:
+    """Load the backbone, sweep and generators of `name`; run the guidance choice, every method, the ablation."""
+    from tqdm.auto import tqdm
+
+    from padirec.artifacts import AdapterSweep, load_backbone
+    from padirec.train import tuning_tensors
+
+    weights = np.asarray(cfg.diffusion.eval_grid)
+    seen = {round(w[0], 6) for w in cfg.sweep.grid}
+    unseen = [float(w[0]) for w in weights if round(w[0], 6) not in seen]
+    model, _ = load_backbone(out.backbone(name))
+    sweep = AdapterSweep.load(out.sweep(name))
+    tuning = tuning_tensors(model, dataset)
+    replicates = [Replicate(model, seed, sweep.weights, sweep.last_adapters(seed),
+                            Generator.load(out.generator(name, seed)), tuning) for seed in cfg.sweep.seeds]
+    for replicate in tqdm(replicates, desc=f"{name}: retrain", disable=not progress):
+        replicate.retrain(weights, cfg)
+    guidance = pd.concat([guidance_rows(r, weights, cfg.diffusion.guidance_scales, cfg.diffusion.samples_per_requirement,
+                                        valid) for r in replicates], ignore_index=True)
+    chosen, table = choose_guidance(guidance, unseen)
+    seeds = tqdm(replicates, desc=f"{name}: methods", disable=not progress)
+    rows = pd.concat([method_rows(r, weights, chosen, cfg, test) for r in seeds], ignore_index=True)
+    first = replicates[0]
+    density_generators = {tuple(grid): Generator.load(out.generator(name, first.seed, len(grid)))
+                          for grid in cfg.diffusion.density_grids}
+    density_generators[tuple(sweep.weights[:, 0])] = first.generator
+    density = density_rows(first, density_generators, weights, chosen, cfg.diffusion.samples_per_requirement, test)
+    seconds = pd.DataFrame([{"seed": r.seed, **r.seconds} for r in replicates])
+    return BackboneEvaluation(rows.assign(backbone=name), guidance.assign(backbone=name), chosen, table,
+                              density.assign(backbone=name), seconds.assign(backbone=name), replicates)
+
+
+def density_summary(density: pd.DataFrame, rows: pd.DataFrame, unseen: list[float],
+                    hv_reference: tuple[float, float]) -> pd.DataFrame:
+    """Per (backbone, method, training-grid size): gap to Retrain (mean over seeds) at the unseen requirements
+    and hypervolume, on the 100-candidate protocol."""
+    records = []
+    for (backbone, method, size), frame in density.groupby(["backbone", "method", "grid_size"]):
+        retrain = rows[(rows["backbone"] == backbone) & (rows["method"] == "retrain")]
+        summary = summarise(frame, retrain, unseen, hv_reference)
+        records.append({"backbone": backbone, "method": method, "grid_size": int(size),
+                        "rel_gap_unseen": summary["rel_gap_unseen"], "hv": summary["hv"],
+                        "monotonicity_violations": summary["monotonicity_violations"]})
+    return pd.DataFrame(records)
+
+
+def diversity_control(rows: pd.DataFrame) -> pd.DataFrame:
+    """Pearson r between w_div and each diversity measure (seed-mean grid), per backbone and method.
+
+    alpha-NDCG rewards lists of multi-genre items whether or not they are relevant; genre coverage@10
+    and intra-list distance@10 do not, so they tell whether the trade-off is more than that.
     """
-    grid = sweep_weights[:, 0]
-    order = np.argsort(grid)
-    grid, adapters = grid[order], adapters[order]
-    result = []
-    for w in weights[:, 0]:
-        upper = int(np.clip(np.searchsorted(grid, w), 1, len(grid) - 1))
-        lower = upper - 1
-        span = grid[upper] - grid[lower]
-        mix = float(np.clip((w - grid[lower]) / span, 0.0, 1.0)) if span > 0 else 0.0
-        result.append((1 - mix) * adapters[lower] + mix * adapters[upper])
-    return np.stack(result)
+    measures = ["alpha_ndcg@10", "coverage@10", "ild@10", "full_alpha_ndcg@10", "full_coverage@10", "full_ild@10"]
+    records = []
+    for (backbone, method), frame in rows.groupby(["backbone", "method"], sort=False):
+        means = requirement_means(frame)
+        records.append({"backbone": backbone, "method": method,
+                        **{f"r(w_div, {m})": float(stats.pearsonr(means["w_div"], means[m]).statistic)
+                           for m in measures}})
+    return pd.DataFrame(records).set_index(["backbone", "method"])
 
 
-def interpolation_rows(model: SequentialRecommender, sweep: AdapterSweep, weights: np.ndarray,
-                       evaluation: EvaluationSet) -> pd.DataFrame:
-    """Interpolate baseline from each seed's last sweep checkpoints."""
-    test_states = backbone_states(model, evaluation.history)
-    frames = []
-    for index, seed in enumerate(sweep.seeds):
-        adapters = interpolated_adapters(sweep.weights, sweep.checkpoints[index, :, -1], weights)
-        frames.append(metric_rows("interpolate", weights, torch.as_tensor(adapters, dtype=torch.float32), model,
-                                  test_states, evaluation, int(seed)))
-    return pd.concat(frames, ignore_index=True)
+def main_table(summaries: pd.DataFrame, seconds: pd.DataFrame) -> pd.DataFrame:
+    """Methods by backbone: HV (mean, sd over seeds), r-a, r-d, monotonicity violations, gap to Retrain, seconds."""
+    grouped = summaries.groupby(["backbone", "method"], sort=False)
+    table = grouped[[key for key in SUMMARY_KEYS if key in summaries]].mean()
+    table.insert(1, "hv_sd", grouped["hv"].std(ddof=1))
+    if "rel_gap_unseen" in summaries:
+        table.insert(len(table.columns), "rel_gap_sd", grouped["rel_gap_unseen"].std(ddof=1))
+    long_seconds = seconds_per_requirement(seconds)
+    table["seconds_per_requirement"] = long_seconds.groupby(["backbone", "method"])["seconds"].mean()
+    order = {method: index for index, method in enumerate(METHODS)}
+    return table.sort_index(key=lambda index: index.map(order) if index.name == "method" else index)
+
+
+def seconds_per_requirement(seconds: pd.DataFrame) -> pd.DataFrame:
+    """Long table (backbone, seed, method, seconds) of the METHODS timings recorded by `method_rows`."""
+    present = [m for m in METHODS if m in seconds.columns]
+    return seconds.melt(id_vars=["backbone", "seed"], value_vars=present, var_name="method", value_name="seconds")

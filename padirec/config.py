@@ -179,6 +179,8 @@ class DiffusionConfig:
     samples_per_requirement: int = 3  # generated adapters per evaluated requirement (one sampling seed each)
     # Evaluation requirements: the generator never trains on those absent from sweep.grid.
     eval_grid: list[list[float]] = field(default_factory=lambda: [[round(w / 10, 10), round(1 - w / 10, 10)] for w in range(11)])
+    # Grid-density ablation: extra generators trained on these subsets of sweep.grid (w_acc values).
+    density_grids: list[list[float]] = field(default_factory=list)
     seed: int = 0
 
     def problems(self, key: str) -> list[str]:
@@ -208,6 +210,36 @@ class DiffusionConfig:
         if any(s < 0 for s in self.guidance_scales) or not self.guidance_scales:
             found.append(f"{key}.guidance_scales = {self.guidance_scales}: give at least one scale, each at least 0.")
         found += requirement_problems(self.eval_grid, f"{key}.eval_grid", len(self.eval_grid[0]) if self.eval_grid else 0)
+        for index, grid in enumerate(self.density_grids):
+            if len(grid) < 2 or len(set(grid)) != len(grid):
+                found.append(f"{key}.density_grids[{index}] = {grid}: give at least two different w_acc values.")
+        return found
+
+
+@dataclass(frozen=True)
+class HypernetworkConfig:
+    """The Hypernetwork baseline: an MLP from the requirement to adapter parameters."""
+
+    hidden: int = 64
+    requirements_per_batch: int = 8  # requirements drawn uniformly on the simplex for every batch
+    lr: float = 0.001
+
+    def problems(self, key: str) -> list[str]:
+        return _positive(self, key, "hidden", "requirements_per_batch") + _positive_float(self, key, "lr")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    # Hypervolume reference point (NDCG@10, alpha-NDCG@10), the same for every method and backbone.
+    hv_reference: list[float] = field(default_factory=lambda: [0.05, 0.45])
+    mmr_pool: int = 100  # MMR re-ranks this many of the backbone's best-scored candidates
+    hypernetwork: HypernetworkConfig = field(default_factory=HypernetworkConfig)
+
+    def problems(self, key: str) -> list[str]:
+        found = _positive(self, key, "mmr_pool")
+        if len(self.hv_reference) != 2 or any(not 0 <= v < 1 for v in self.hv_reference):
+            found.append(f"{key}.hv_reference = {self.hv_reference}: give [NDCG@10, alpha-NDCG@10], each in [0, 1), "
+                         "below every point a method can reach.")
         return found
 
 
@@ -218,6 +250,7 @@ class Config:
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
 
     def problems(self, key: str) -> list[str]:
         found = []
@@ -230,6 +263,15 @@ class Config:
             found.append("diffusion.eval_grid lies entirely on sweep.grid: no requirement is unseen by the generator, "
                          "so generalisation cannot be measured; add requirements between the grid points "
                          "(e.g. [0.1, 0.9]).")
+        on_grid = {round(weights[0], 6) for weights in self.sweep.grid}
+        for index, grid in enumerate(self.diffusion.density_grids):
+            missing = [w for w in grid if round(w, 6) not in on_grid]
+            if missing:
+                found.append(f"diffusion.density_grids[{index}] = {grid}: w_acc {missing} not on sweep.grid; "
+                             f"pick from {sorted(on_grid)}.")
+        if len(self.sweep.seeds) < 2:
+            found.append(f"sweep.seeds = {self.sweep.seeds}: the evaluation needs at least 2 seeds for standard "
+                         "deviations and paired t-tests; 3 or more is better.")
         return found
 
 

@@ -6,14 +6,14 @@ sequence before the target (already consumed) and the padding item.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from padirec.data import Dataset, Split
-from padirec.metrics import ranking_metrics
+from padirec.metrics import ideal_alpha_dcg_prefixes, ranking_metrics
 from padirec.models import SequentialRecommender
 
 KS = (5, 10, 20)
@@ -30,6 +30,19 @@ class EvaluationSet:
     full_mask: Tensor  # [U, n_items + 1] bool: excluded from full ranking
     target: Tensor  # [U]
     item_categories: Tensor  # [n_items + 1, M] float
+    # Ideal alpha-DCG prefixes per protocol: they depend on the candidates, not on the scores,
+    # and their greedy search is most of a full-ranking evaluation, so they are computed once.
+    _ideals: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def ideal(self, full_ranking: bool) -> Tensor:
+        """Ideal alpha-DCG prefixes [U, max(KS)] of the candidates (False) or of the catalogue (True)."""
+        if full_ranking not in self._ideals:
+            if full_ranking:
+                categories = self.item_categories.unsqueeze(0).expand(len(self.target), -1, -1)
+                self._ideals[True] = ideal_alpha_dcg_prefixes(categories, max(KS), ALPHA, self.full_mask)
+            else:
+                self._ideals[False] = ideal_alpha_dcg_prefixes(self.item_categories[self.candidates], max(KS), ALPHA, None)
+        return self._ideals[full_ranking]
 
     @classmethod
     def from_split(cls, dataset: Dataset, split: Split) -> "EvaluationSet":
@@ -73,10 +86,12 @@ def evaluate_scores(sampled_scores: Tensor, full_scores: Tensor | None, evaluati
     """Metrics of scores over the candidates [U, C] and, optionally, the whole catalogue [U, n_items + 1]."""
     categories = evaluation.item_categories
     target_col = torch.zeros(len(sampled_scores), dtype=torch.long)
-    results = ranking_metrics(sampled_scores, target_col, categories[evaluation.candidates], KS, ALPHA)
+    results = ranking_metrics(sampled_scores, target_col, categories[evaluation.candidates], KS, ALPHA,
+                              ideal=evaluation.ideal(False))
     if full_scores is not None:
         full_categories = categories.unsqueeze(0).expand(len(full_scores), -1, -1)
-        full = ranking_metrics(full_scores, evaluation.target, full_categories, KS, ALPHA, mask=evaluation.full_mask)
+        full = ranking_metrics(full_scores, evaluation.target, full_categories, KS, ALPHA, mask=evaluation.full_mask,
+                               ideal=evaluation.ideal(True))
         results.update({f"full_{name}": value for name, value in full.items()})
     return results
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,6 +20,10 @@ from padirec.artifacts import AdapterSweep, load_payload
 from padirec.config import DiffusionConfig
 from padirec.diffusion import Diffusion, NoiseSchedule, ParameterDenoiser, train_diffusion
 from padirec.io import atomic_path
+
+if TYPE_CHECKING:
+    from padirec.config import Config
+    from padirec.paths import Paths
 
 GENERATOR_FORMAT = "padirec-generator-1"
 
@@ -109,20 +114,49 @@ def training_pairs(sweep: AdapterSweep) -> tuple[Tensor, Tensor]:
     return vectors, torch.as_tensor(weights.reshape(-1, sweep.weights.shape[1]).copy(), dtype=torch.float32)
 
 
-def train_generator(sweep: AdapterSweep, config: DiffusionConfig, progress: bool = True) -> Generator:
-    """Fit the normaliser and train the conditional diffusion model with classifier-free guidance."""
+def train_generator(sweep: AdapterSweep, config: DiffusionConfig, replicate: int = 0,
+                    progress: bool = True) -> Generator:
+    """Fit the normaliser and train the conditional diffusion model with classifier-free guidance.
+
+    Initialisation, batches and noise are seeded by config.seed + replicate (the replicate is the
+    sweep seed whose adapters are the training data).
+    """
     vectors, weights = training_pairs(sweep)
     normaliser = Normaliser.fit(vectors, config.normalisation)
-    torch.manual_seed(config.seed)
+    seed = config.seed + replicate
+    torch.manual_seed(seed)
     diffusion = build_diffusion(config, vectors.shape[1], weights.shape[1])
     started = time.perf_counter()
     ema, losses = train_diffusion(diffusion, normaliser.encode(vectors), weights, steps=config.train_steps,
                                   batch_size=config.batch_size, lr=config.lr, ema_decay=config.ema_decay,
-                                  seed=config.seed, progress=progress)
+                                  seed=seed, progress=progress)
     seconds = time.perf_counter() - started
     sampling = ema.model
     sampling.eval()
     return Generator(sampling, normaliser, config, list(sweep.objectives), vectors.shape[1], losses, seconds)
+
+
+def train_generators(cfg: "Config", out: "Paths", progress: bool = False) -> list[dict]:
+    """Train and save every generator the evaluation needs; one record per generator.
+
+    Per backbone and sweep seed, one generator on that seed's adapters over the whole grid;
+    for the first seed also one per `diffusion.density_grids` entry, on only those requirements.
+    """
+    runs = []
+    for name in cfg.backbone.names:
+        sweep = AdapterSweep.load(out.sweep(name))
+        for index, seed in enumerate(cfg.sweep.seeds):
+            grids = [None] + (list(cfg.diffusion.density_grids) if index == 0 else [])
+            for grid in grids:
+                subset = sweep.subset(seed, grid)
+                trained = train_generator(subset, cfg.diffusion, replicate=seed, progress=progress)
+                grid_size = None if grid is None else len(grid)
+                trained.save(out.generator(name, seed, grid_size), name)
+                runs.append({"backbone": name, "seed": seed, "grid": "full" if grid is None else "density",
+                             "grid_size": len(subset.weights), "training_vectors": int(np.prod(subset.checkpoints.shape[:3])),
+                             "train_seconds": round(trained.train_seconds, 1),
+                             "final_loss": float(np.mean(trained.losses[-100:])), "losses": trained.losses})
+    return runs
 
 
 def nearest_training_distance(generated: Tensor, sweep: AdapterSweep) -> Tensor:

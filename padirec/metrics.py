@@ -27,10 +27,13 @@ __all__ = [
     "top_k_indices",
     "alpha_dcg",
     "ideal_alpha_dcg",
+    "ideal_alpha_dcg_prefixes",
     "alpha_ndcg",
     "genre_coverage",
     "intra_list_distance",
     "ranking_metrics",
+    "hypervolume",
+    "monotonicity_violations",
 ]
 
 DIVERSITY_K = 10  # list length used for coverage@10 and ild@10
@@ -79,6 +82,18 @@ def top_k_indices(scores: Tensor, k: int, mask: Tensor | None = None) -> Tensor:
     exceeds the number of unmasked candidates.
     """
     k = min(k, scores.size(1))
+    if k == 0:
+        return torch.zeros(scores.size(0), 0, dtype=torch.long, device=scores.device)
+    keyed = scores if mask is None else scores.masked_fill(mask, -math.inf)
+    kth = keyed.topk(k, dim=1).values[:, -1:]
+    if bool(torch.isfinite(kth).all()):
+        # Fast path (no masked filler needed): the k best by topk, which is much cheaper than sorting
+        # the catalogue, then ties at the k-th score resolved to the lowest columns and the list put
+        # in the same order the stable sort below gives.
+        above, tied = keyed > kth, keyed == kth
+        chosen = above | (tied & (tied.cumsum(dim=1) <= k - above.sum(dim=1, keepdim=True)))
+        columns = chosen.nonzero()[:, 1].reshape(scores.size(0), k)  # ascending column order
+        return columns.gather(1, torch.sort(-keyed.gather(1, columns), dim=1, stable=True).indices)
     # A stable sort keeps column order among equal scores.
     order = torch.sort(-scores, dim=1, stable=True).indices
     if mask is not None:
@@ -141,7 +156,7 @@ def _shared_table(candidate_categories: Tensor) -> Tensor | None:
     return None
 
 
-def _ideal_alpha_dcg_prefixes(
+def ideal_alpha_dcg_prefixes(
     candidate_categories: Tensor, k: int, alpha: float, mask: Tensor | None
 ) -> Tensor:
     """Greedy ideal alpha-DCG at every cutoff 1..min(k, C): [B, min(k, C)].
@@ -191,7 +206,7 @@ def ideal_alpha_dcg(
     marginal gain (ties: lowest column). Greedy is the standard approximation of
     the NP-hard optimum, so alpha_ndcg can exceed 1 in rare cases.
     """
-    prefixes = _ideal_alpha_dcg_prefixes(candidate_categories, k, alpha, mask)
+    prefixes = ideal_alpha_dcg_prefixes(candidate_categories, k, alpha, mask)
     return prefixes[:, -1] if prefixes.size(1) else prefixes.new_zeros(prefixes.size(0))
 
 
@@ -260,6 +275,7 @@ def ranking_metrics(
     alpha: float = 0.5,
     mask: Tensor | None = None,
     per_user: bool = False,
+    ideal: Tensor | None = None,
 ) -> dict[str, float] | dict[str, Tensor]:
     """hr@k, ndcg@k, alpha_ndcg@k for each k in ks, plus coverage@10 and ild@10.
 
@@ -267,12 +283,16 @@ def ranking_metrics(
     per_user=True. coverage@10 and ild@10 use k = min(10, C) but keep their names.
     Same values as the standalone functions, but the candidates are sorted once
     and the greedy ideal run once (top-k and greedy lists are nested in k).
+    `ideal` [B, >= max(ks)]: the ideal alpha-DCG prefixes of these candidates
+    (`ideal_alpha_dcg_prefixes`), which depend on the candidates but not on the
+    scores, so callers scoring many models on one split compute them once.
     """
     ranks = rank_of_target(scores, target_col, mask)
     longest = max((*ks, DIVERSITY_K))
     top_lists = _top_k_categories(scores, candidate_categories, longest, mask)  # [B, min(longest, C), M]
     achieved = _alpha_dcg_prefixes(top_lists, alpha)
-    ideal = _ideal_alpha_dcg_prefixes(candidate_categories, max(ks), alpha, mask)
+    if ideal is None:
+        ideal = ideal_alpha_dcg_prefixes(candidate_categories, max(ks), alpha, mask)
     results: dict[str, Tensor] = {}
     for k in ks:
         cutoff = min(k, scores.size(1)) - 1  # column of the k-prefix (lists stop at C)
@@ -285,3 +305,43 @@ def ranking_metrics(
     if per_user:
         return results
     return {name: values.float().mean().item() for name, values in results.items()}
+
+
+# -----------------------------------------------------------------------------
+# across requirements: trade-off front and control
+
+
+def hypervolume(points: Tensor | list, reference: tuple[float, float]) -> float:
+    """Area dominated by 2-D points (both coordinates maximised) and bounded below by `reference`.
+
+    points: [N, 2], e.g. (NDCG@10, alpha-NDCG@10) of the adapters one method gives across the
+    requirement grid. A point not strictly above the reference in both coordinates adds nothing.
+    Sweep: sort by the first coordinate, descending, and add the strip each point adds above the
+    best second coordinate seen so far.
+    """
+    points = torch.as_tensor(points, dtype=torch.float64).reshape(-1, 2)
+    ref_x, ref_y = float(reference[0]), float(reference[1])
+    inside = points[(points[:, 0] > ref_x) & (points[:, 1] > ref_y)]
+    if len(inside) == 0:
+        return 0.0
+    order = torch.argsort(inside[:, 0], descending=True, stable=True)
+    area, best_y = 0.0, ref_y
+    for x, y in inside[order].tolist():
+        if y > best_y:
+            area += (x - ref_x) * (y - best_y)
+            best_y = y
+    return area
+
+
+def monotonicity_violations(w_acc: Tensor | list, accuracy: Tensor | list, diversity: Tensor | list) -> int:
+    """Steps along the grid (sorted by w_acc) where control goes the wrong way.
+
+    Counts neighbouring requirements where accuracy falls although w_acc rises, plus those where
+    diversity rises although w_div = 1 - w_acc falls: 0 for a perfectly monotone method, at most
+    2 (N - 1).
+    """
+    w_acc = torch.as_tensor(w_acc, dtype=torch.float64)
+    order = torch.argsort(w_acc, stable=True)
+    accuracy = torch.as_tensor(accuracy, dtype=torch.float64)[order]
+    diversity = torch.as_tensor(diversity, dtype=torch.float64)[order]
+    return int((accuracy.diff() < 0).sum() + (diversity.diff() > 0).sum())

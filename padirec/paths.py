@@ -59,5 +59,7 @@ class Paths:
     def sweep(self, name: str) -> Path:
         return self.root / "data" / "sweep" / f"{name}.npz"
 
-    def generator(self, name: str) -> Path:
-        return self.root / "data" / "generator" / f"{name}.pt"
+    def generator(self, name: str, seed: int, grid_size: int | None = None) -> Path:
+        """The generator trained on one seed's sweep adapters; grid_size names a density-ablation grid."""
+        stem = f"seed{seed}" if grid_size is None else f"grid{grid_size}_seed{seed}"
+        return self.root / "data" / "generator" / name / f"{stem}.pt"

@@ -87,8 +87,9 @@ def loss_curve_figure(losses: pd.DataFrame) -> plt.Figure:
     import seaborn as sns
 
     figure, axis = plt.subplots(figsize=(6, 3.5))
-    sns.lineplot(data=losses, x="step", y="loss", hue="backbone", ax=axis)
-    axis.set(yscale="log", title="diffusion training loss", ylabel="L2 loss (smoothed)")
+    # Band: the standard deviation over seeds (cheap, unlike a bootstrap over thousands of steps).
+    sns.lineplot(data=losses, x="step", y="loss", hue="backbone", errorbar="sd", ax=axis)
+    axis.set(yscale="log", title="diffusion training loss (mean over seeds)", ylabel="L2 loss (smoothed)")
     sns.despine(figure)
     figure.tight_layout()
     return figure
@@ -116,3 +117,108 @@ def peak_memory_mb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ----------------------------------------------------------------------------- evaluation (notebook 05)
+
+
+def _method_palette(methods: list[str]) -> dict[str, tuple]:
+    import seaborn as sns
+
+    return dict(zip(methods, sns.color_palette("tab10", len(methods))))
+
+
+def method_curves_figure(rows: pd.DataFrame, metrics: tuple[str, ...] = ("ndcg@10", "alpha_ndcg@10", "coverage@10",
+                                                                         "ild@10")) -> plt.Figure:
+    """Each metric against w_acc, one line per method (mean over seeds, band: standard deviation), per backbone."""
+    import seaborn as sns
+
+    backbones = list(dict.fromkeys(rows["backbone"]))
+    methods = list(dict.fromkeys(rows["method"]))
+    per_seed = rows.groupby(["backbone", "method", "seed", "w_acc"], sort=False)[list(metrics)].mean().reset_index()
+    figure, axes = plt.subplots(len(backbones), len(metrics), figsize=(3.6 * len(metrics), 3.2 * len(backbones)),
+                                squeeze=False)
+    for row, name in enumerate(backbones):
+        for column, metric in enumerate(metrics):
+            axis = axes[row, column]
+            sns.lineplot(data=per_seed[per_seed["backbone"] == name], x="w_acc", y=metric, hue="method",
+                         hue_order=methods, palette=_method_palette(methods), errorbar="sd", marker="o",
+                         markersize=3, ax=axis, legend=(row == 0 and column == len(metrics) - 1))
+            axis.set(title=f"{name}: {metric}")
+    if axes[0, -1].get_legend() is not None:
+        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    sns.despine(figure)
+    figure.tight_layout()
+    return figure
+
+
+def pareto_figure(rows: pd.DataFrame, reference: tuple[float, float], prefix: str = "") -> plt.Figure:
+    """Achieved (NDCG@10, alpha-NDCG@10) across the grid per method (seed means), with the HV reference point."""
+    import seaborn as sns
+
+    backbones = list(dict.fromkeys(rows["backbone"]))
+    methods = list(dict.fromkeys(rows["method"]))
+    x, y = f"{prefix}ndcg@10", f"{prefix}alpha_ndcg@10"
+    means = rows.groupby(["backbone", "method", "w_acc"], sort=False)[[x, y]].mean().reset_index()
+    figure, axes = plt.subplots(1, len(backbones), figsize=(5.2 * len(backbones), 4.2), squeeze=False)
+    for column, name in enumerate(backbones):
+        axis = axes[0, column]
+        subset = means[means["backbone"] == name].sort_values("w_acc")
+        sns.lineplot(data=subset, x=x, y=y, hue="method", hue_order=methods, palette=_method_palette(methods),
+                     sort=False, marker="o", markersize=4, ax=axis, legend=(column == len(backbones) - 1))
+        axis.scatter(*reference, marker="x", color="black", label="HV reference")
+        axis.set(title=f"{name}: trade-off fronts ({'full ranking' if prefix else '100 candidates'})")
+    if axes[0, -1].get_legend() is not None:
+        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    sns.despine(figure)
+    figure.tight_layout()
+    return figure
+
+
+def density_figure(summary: pd.DataFrame) -> plt.Figure:
+    """Grid-density ablation: gap to Retrain at the unseen requirements and hypervolume, against grid size."""
+    import seaborn as sns
+
+    backbones = list(dict.fromkeys(summary["backbone"]))
+    figure, axes = plt.subplots(len(backbones), 2, figsize=(9, 3.2 * len(backbones)), squeeze=False)
+    for row, name in enumerate(backbones):
+        subset = summary[summary["backbone"] == name]
+        for column, metric in enumerate(("rel_gap_unseen", "hv")):
+            sns.lineplot(data=subset, x="grid_size", y=metric, hue="method", marker="o", ax=axes[row, column],
+                         legend=(row == 0 and column == 1))
+            axes[row, column].set(title=f"{name}: {metric} by training-grid size", xlabel="training requirements")
+    sns.despine(figure)
+    figure.tight_layout()
+    return figure
+
+
+def memorisation_figure(training: np.ndarray, training_w_acc: np.ndarray, generated: np.ndarray,
+                        generated_w_acc: np.ndarray, title: str) -> plt.Figure:
+    """Training and generated adapters projected on the first two principal axes of the training adapters."""
+    centre = training.mean(0)
+    _, _, axes_t = np.linalg.svd(training - centre, full_matrices=False)
+    project = lambda vectors: (vectors - centre) @ axes_t[:2].T  # noqa: E731
+    figure, axis = plt.subplots(figsize=(5.5, 4.2))
+    points = axis.scatter(*project(training).T, c=training_w_acc, cmap="viridis", vmin=0, vmax=1, marker="o",
+                          s=22, label="training checkpoints")
+    axis.scatter(*project(generated).T, c=generated_w_acc, cmap="viridis", vmin=0, vmax=1, marker="*", s=90,
+                 edgecolors="black", linewidths=0.5, label="generated")
+    figure.colorbar(points, ax=axis, label="w_acc")
+    axis.set(title=title, xlabel="PC 1", ylabel="PC 2")
+    axis.legend(frameon=False, loc="best")
+    figure.tight_layout()
+    return figure
+
+
+def efficiency_figure(seconds: pd.DataFrame) -> plt.Figure:
+    """Seconds to obtain one requirement's adapter (or ranking, for MMR), per method, log scale."""
+    import seaborn as sns
+
+    figure, axis = plt.subplots(figsize=(7, 3.8))
+    order = seconds.groupby("method")["seconds"].mean().sort_values().index
+    sns.barplot(data=seconds, y="method", x="seconds", hue="backbone", order=order, errorbar=None, ax=axis)
+    axis.set(xscale="log", xlabel="seconds per new requirement (log scale)", ylabel="",
+             title="cost of serving a new requirement")
+    sns.despine(figure)
+    figure.tight_layout()
+    return figure

@@ -128,6 +128,28 @@ def objective_losses(scores: Tensor, candidate_categories: Tensor, objectives: l
     return torch.stack(values)
 
 
+def training_batches(model: SequentialRecommender, states: Tensor, targets: Tensor, config: SweepConfig,
+                     generator: torch.Generator):
+    """One epoch of adapter training over cached states: yields (batch indices, scores_of).
+
+    The epoch draws a shuffled order and `config.train_negatives` uniform negatives per example;
+    scores_of(flat [R, P]) gives the stacked scores [R, B, C] of the batch's candidates (target in
+    column 0) under R adapters, and the candidates [B, C].
+    """
+    item_embedding = model.item_embedding.weight.detach()
+    order = torch.randperm(len(states), generator=generator)
+    negatives = torch.randint(1, model.n_items + 1, (len(states), config.train_negatives), generator=generator)
+    for start in range(0, len(order), config.batch_size):
+        batch = order[start:start + config.batch_size]
+        candidates = torch.cat([targets[batch, None], negatives[batch]], dim=1)  # [B, C]
+
+        def scores_of(flat: Tensor, batch: Tensor = batch, candidates: Tensor = candidates) -> tuple[Tensor, Tensor]:
+            adapted = apply_adapter(states[batch], flat)  # [R, B, d]
+            return torch.einsum("rbd,bcd->rbc", adapted, item_embedding[candidates]), candidates
+
+        yield batch, scores_of
+
+
 def tune_adapters(model: SequentialRecommender, states: Tensor, targets: Tensor, item_categories: Tensor,
                   weights: np.ndarray, config: SweepConfig, seed: int, objectives: list[str] | None = None,
                   progress: bool = True) -> SweepRun:
@@ -145,19 +167,13 @@ def tune_adapters(model: SequentialRecommender, states: Tensor, targets: Tensor,
     initial = torch.nn.utils.parameters_to_vector(Adapter(model.hidden).parameters()).detach()
     flat = initial.repeat(len(weights_t), 1).requires_grad_(True)  # [R, P]
     optimizer = torch.optim.Adam([flat], lr=config.lr)
-    item_embedding = model.item_embedding.weight.detach()
     kept, kept_epochs, rows = [], [], []
     started = time.perf_counter()
     first_kept = config.epochs - config.keep_checkpoints + 1
     for epoch in tqdm(range(1, config.epochs + 1), desc="adapter epochs", leave=False, disable=not progress):
-        order = torch.randperm(len(states), generator=generator)
-        negatives = torch.randint(1, model.n_items + 1, (len(states), config.train_negatives), generator=generator)
         totals = torch.zeros(len(objectives), len(weights_t))
-        for start in range(0, len(order), config.batch_size):
-            batch = order[start:start + config.batch_size]
-            candidates = torch.cat([targets[batch, None], negatives[batch]], dim=1)  # [B, C]
-            adapted = apply_adapter(states[batch], flat)  # [R, B, d]
-            scores = torch.einsum("rbd,bcd->rbc", adapted, item_embedding[candidates])
+        for batch, scores_of in training_batches(model, states, targets, config, generator):
+            scores, candidates = scores_of(flat)
             losses = objective_losses(scores, item_categories[candidates], objectives,
                                       config.diversity_alpha, config.diversity_tau,
                                       config.diversity_normalise)  # [K, R]

@@ -27,7 +27,7 @@ def root(tmp_path_factory, raw_files):
         artifacts.save_backbone(run.model, name, run.settings, out.backbone(name))
         result = sweep.run_sweep(name, run.model, dataset, dataclasses.replace(cfg.sweep, epochs=2, seeds=[0]), test)
         trained = generator.train_generator(result.sweep, dataclasses.replace(cfg.diffusion, train_steps=20), progress=False)
-        trained.save(out.generator(name), name)
+        trained.save(out.generator(name, cfg.sweep.seeds[0]), name)
     return folder
 
 
@@ -46,7 +46,7 @@ def test_generate_is_deterministic_and_loads_into_the_backbone(root, tmp_path, c
         assert code == 0 and json.loads(stdout)["parameters"] == 1096
     assert first.read_bytes() == second.read_bytes()
     saved = np.load(first)["adapter"]
-    in_memory = generator.Generator.load(paths.Paths(root).generator(backbone)).generate(np.array([[0.3, 0.7]]), seed=3)[0]
+    in_memory = generator.Generator.load(paths.Paths(root).generator(backbone, 0)).generate(np.array([[0.3, 0.7]]), seed=3)[0]
     assert np.array_equal(saved, in_memory.numpy())
     code, stdout, _ = run(capsys, "--root", str(root), "evaluate", "--backbone", backbone, "--adapter", str(first))
     metrics = json.loads(stdout)

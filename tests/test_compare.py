@@ -1,4 +1,7 @@
-"""Comparison helpers: interpolation baseline, relative gaps and summaries on hand-made numbers."""
+"""Comparison helpers: relative gaps, summaries and memorisation distances on hand-made numbers.
+
+The interpolation baseline is tested in test_baselines.py, the per-seed summaries in
+test_evaluation_summaries.py."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,17 +11,9 @@ import pytest
 from padirec import compare
 
 
-def test_interpolation_between_neighbouring_grid_adapters():
-    grid = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])  # deliberately unsorted
-    adapters = np.array([[10.0, 0.0], [0.0, 0.0], [4.0, 2.0]])
-    result = compare.interpolated_adapters(grid, adapters, np.array([[0.25, 0.75], [0.5, 0.5], [0.75, 0.25], [0.0, 1.0]]))
-    # 0.25 is halfway between w=0 ([0, 0]) and w=0.5 ([4, 2]); 0.75 halfway between [4, 2] and [10, 0].
-    assert np.allclose(result, [[2.0, 1.0], [4.0, 2.0], [7.0, 1.0], [0.0, 0.0]])
-
-
-def rows(values_ndcg, values_div, replicate=0):
+def rows(values_ndcg, values_div, seed=0):
     w = np.array([0.0, 0.5, 1.0])
-    return pd.DataFrame({"w_acc": w, "w_div": 1 - w, "replicate": replicate,
+    return pd.DataFrame({"w_acc": w, "w_div": 1 - w, "seed": seed,
                          "ndcg@10": values_ndcg, "alpha_ndcg@10": values_div})
 
 
@@ -30,13 +25,7 @@ def test_relative_gap_and_summary():
     summary = compare.summarise(method, reference, [0.5])
     assert summary["rel_gap_unseen"] == pytest.approx(0.1)
     assert summary["spearman_acc"] == pytest.approx(1.0) and summary["spearman_div"] == pytest.approx(1.0)
-    assert [row["w_acc"] for row in summary["grid"]] == [0.0, 0.5, 1.0]
-
-
-def test_noise_floor_compares_two_seeds():
-    retrain = pd.concat([rows([0.1, 0.2, 0.3], [0.7, 0.6, 0.5], 0), rows([0.1, 0.18, 0.3], [0.7, 0.6, 0.5], 1)])
-    # Seed 1 is the reference: |0.2 - 0.18| / 0.18 = 1/9 for NDCG, 0 for alpha-NDCG -> 1/18.
-    assert compare.seed_noise_floor(retrain, [0.5]) == pytest.approx(1 / 18)
+    assert summary["monotonicity_violations"] == 0
 
 
 def test_memorisation_distances_on_hand_made_vectors():

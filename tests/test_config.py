@@ -1,6 +1,8 @@
 """params.yaml validation: every problem at once, with its key."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from padirec import config, paths
@@ -78,3 +80,28 @@ def test_diffusion_problems_and_an_evaluation_grid_without_unseen_requirements()
         assert expected in message
     with pytest.raises(config.ConfigError, match="diffusion.eval_grid has 3 weights per requirement"):
         config.config_from_dict({"diffusion": {"eval_grid": [[0.1, 0.1, 0.8]]}})
+
+
+def test_evaluation_problems_are_named_with_their_fix():
+    raw = {"sweep": {"seeds": [0]},
+           "diffusion": {"density_grids": [[0.0, 0.3, 1.0], [0.5]]},
+           "evaluate": {"hv_reference": [0.1], "mmr_pool": 0,
+                        "hypernetwork": {"hidden": 0, "requirements_per_batch": 2, "lr": -1.0}}}
+    with pytest.raises(config.ConfigError) as error:
+        config.config_from_dict(raw)
+    message = str(error.value)
+    for expected in ("diffusion.density_grids[0] = [0.0, 0.3, 1.0]: w_acc [0.3] not on sweep.grid",
+                     "diffusion.density_grids[1] = [0.5]: give at least two different w_acc values",
+                     "evaluate.hv_reference = [0.1]: give [NDCG@10, alpha-NDCG@10]",
+                     "evaluate.mmr_pool = 0: must be a positive integer",
+                     "evaluate.hypernetwork.hidden = 0: must be a positive integer",
+                     "evaluate.hypernetwork.lr = -1.0: must be positive",
+                     "sweep.seeds = [0]: the evaluation needs at least 2 seeds"):
+        assert expected in message
+
+
+def test_shipped_params_list_the_evaluation_section():
+    cfg = config.load_config(Path(__file__).resolve().parents[1] / "params.yaml")
+    assert len(cfg.sweep.seeds) >= 3
+    assert all(round(w, 6) in {round(g[0], 6) for g in cfg.sweep.grid} for grid in cfg.diffusion.density_grids
+               for w in grid)

@@ -12,8 +12,10 @@ from padirec.metrics import (
     alpha_ndcg,
     genre_coverage,
     hit_rate,
+    hypervolume,
     ideal_alpha_dcg,
     intra_list_distance,
+    monotonicity_violations,
     ndcg,
     rank_of_target,
     ranking_metrics,
@@ -327,3 +329,96 @@ def test_ranking_metrics_agrees_with_standalone_functions() -> None:
         torch.testing.assert_close(metrics[f"alpha_ndcg@{k}"], alpha_ndcg(scores, categories, k, mask=mask))
     torch.testing.assert_close(metrics["coverage@10"], genre_coverage(scores, categories, 10, mask))
     torch.testing.assert_close(metrics["ild@10"], intra_list_distance(scores, categories, 10, mask))
+
+
+def reference_top_k(scores: torch.Tensor, k: int, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The slow definition: stable sort by -score, then a stable sort putting masked columns last."""
+    order = torch.sort(-scores, dim=1, stable=True).indices
+    if mask is not None:
+        masked_in_order = mask.gather(1, order).to(torch.uint8)
+        order = order.gather(1, torch.sort(masked_in_order, dim=1, stable=True).indices)
+    return order[:, :k]
+
+
+def test_top_k_fast_path_matches_stable_sort_on_ties() -> None:
+    # Integer scores in 0..4 over 40 columns: ~8 ties per value, so the k-th score is nearly always tied.
+    generator = torch.Generator().manual_seed(7)
+    scores = torch.randint(0, 5, (6, 40), generator=generator).float()
+    mask = torch.rand(6, 40, generator=generator) < 0.3
+    for k in (1, 5, 20):
+        assert torch.equal(top_k_indices(scores, k), reference_top_k(scores, k)), k
+        assert torch.equal(top_k_indices(scores, k, mask), reference_top_k(scores, k, mask)), k
+
+
+def test_top_k_fallback_when_k_exceeds_unmasked_columns() -> None:
+    # Unmasked: col 0 (3), col 2 (2), col 4 (3) -> 0, 4 (tie: lower column first), 2.
+    # Masked fillers after them in score order: col 3 (5), col 1 (1). k = 4 > 3 unmasked.
+    scores = torch.tensor([[3.0, 1.0, 2.0, 5.0, 3.0]])
+    mask = torch.tensor([[False, True, False, True, False]])
+    assert top_k_indices(scores, 4, mask).tolist() == [[0, 4, 2, 3]]
+    assert top_k_indices(scores, 5, mask).tolist() == [[0, 4, 2, 3, 1]]
+
+
+# ----------------------------------------------------------------------------- hypervolume
+
+
+def test_hypervolume_of_one_point() -> None:
+    # Rectangle from (0.1, 0.2) to (0.5, 0.8): 0.4 * 0.6 = 0.24.
+    assert hypervolume([[0.5, 0.8]], (0.1, 0.2)) == pytest.approx(0.24)
+
+
+# A staircase over reference (0, 0.4). Union of the rectangles [0, x] x [0.4, y], cut into strips:
+#   y in (0.4, 0.5]: widest x = 0.3 -> 0.3 * 0.1 = 0.03
+#   y in (0.5, 0.6]: x = 0.2         -> 0.2 * 0.1 = 0.02
+#   y in (0.6, 0.7]: x = 0.1         -> 0.1 * 0.1 = 0.01
+#   total 0.06
+STAIRCASE = [[0.3, 0.5], [0.2, 0.6], [0.1, 0.7]]
+STAIRCASE_REFERENCE = (0.0, 0.4)
+
+
+def test_hypervolume_of_a_staircase() -> None:
+    assert hypervolume(STAIRCASE, STAIRCASE_REFERENCE) == pytest.approx(0.06)
+    assert hypervolume(torch.tensor(STAIRCASE), STAIRCASE_REFERENCE) == pytest.approx(0.06)
+
+
+def test_hypervolume_ignores_dominated_points_and_input_order() -> None:
+    # (0.15, 0.55) lies under (0.2, 0.6); (0.3, 0.5) repeated adds nothing either.
+    points = [[0.1, 0.7], [0.15, 0.55], [0.3, 0.5], [0.2, 0.6], [0.3, 0.5]]
+    assert hypervolume(points, STAIRCASE_REFERENCE) == pytest.approx(0.06)
+    for permutation in ([2, 0, 1], [1, 2, 0], [0, 2, 1]):
+        assert hypervolume([STAIRCASE[i] for i in permutation], STAIRCASE_REFERENCE) == pytest.approx(0.06)
+
+
+def test_hypervolume_points_not_above_reference_add_nothing() -> None:
+    # x = 0 (on the reference), y = 0.4 (on it), both below: none adds area, even with large other coordinates.
+    outside = [[0.0, 0.95], [0.9, 0.4], [-0.1, 0.3], [0.9, 0.1]]
+    assert hypervolume(outside, STAIRCASE_REFERENCE) == 0.0
+    assert hypervolume(STAIRCASE + outside, STAIRCASE_REFERENCE) == pytest.approx(0.06)
+
+
+def test_hypervolume_of_no_points_is_zero() -> None:
+    assert hypervolume([], (0.0, 0.0)) == 0.0
+    assert hypervolume(torch.zeros(0, 2), (0.0, 0.0)) == 0.0
+
+
+# ----------------------------------------------------------------------------- monotonicity
+
+
+def test_monotonicity_violations_zero_for_monotone_control() -> None:
+    # w_acc rising: accuracy rises, diversity falls.
+    assert monotonicity_violations([0.0, 0.5, 1.0], [0.1, 0.2, 0.3], [0.7, 0.6, 0.5]) == 0
+
+
+def test_monotonicity_violations_counts_each_wrong_step() -> None:
+    # Accuracy 0.3 -> 0.2 between w_acc 0.5 and 1 (a drop); diversity 0.5 -> 0.6 there (a rise) -> 2.
+    assert monotonicity_violations([0.0, 0.5, 1.0], [0.1, 0.3, 0.2], [0.7, 0.5, 0.6]) == 2
+    # Fully reversed control: both steps wrong for both metrics -> 2 (N - 1) = 4.
+    assert monotonicity_violations([0.0, 0.5, 1.0], [0.3, 0.2, 0.1], [0.5, 0.6, 0.7]) == 4
+
+
+def test_monotonicity_violations_sorts_by_w_acc_first() -> None:
+    # The monotone case given in the order w_acc = 1, 0, 0.5. Read unsorted it would show
+    # accuracy .3 -> .1 (drop) and diversity .5 -> .7 (rise) = 2; sorted it is 0.
+    assert monotonicity_violations([1.0, 0.0, 0.5], [0.3, 0.1, 0.2], [0.5, 0.7, 0.6]) == 0
+    assert monotonicity_violations(torch.tensor([1.0, 0.0, 0.5]), torch.tensor([0.3, 0.1, 0.2]),
+                                   torch.tensor([0.5, 0.7, 0.6])) == 0

@@ -1,0 +1,201 @@
+"""Cheaper ways to serve a new requirement, against which the generator is judged.
+
+Every adapter baseline returns flat adapter vectors [N, P] for requirement vectors [N, K] from
+the same frozen backbone and adapter shape as PaDiRec:
+
+- `nearest_adapters`: the training adapter of the nearest grid requirement (memorisation);
+- `noisy_adapters`: the same plus Gaussian noise of a given spread (Zeng et al. 2025);
+- `interpolated_adapters`: linear interpolation of the two neighbouring grid adapters;
+- `soup_adapters`: interpolation between the adapters tuned at the grid's two extremes;
+- `Hypernetwork`: an MLP from the requirement to adapter parameters, trained on the weighted
+  loss with requirements sampled per batch (the idea of CMR and Pareto HyperNetworks).
+
+`mmr_scores` is the one baseline without an adapter: it re-ranks the bare backbone's scores
+greedily by maximal marginal relevance with genre (Jaccard) similarity.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from padirec.config import HypernetworkConfig, SweepConfig
+from padirec.models import Adapter, SequentialRecommender
+from padirec.train import objective_losses, training_batches
+
+
+def _sorted_grid(grid_weights: np.ndarray, adapters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    grid_weights, adapters = np.asarray(grid_weights, dtype=np.float64), np.asarray(adapters)
+    if grid_weights.ndim != 2 or len(grid_weights) != len(adapters) or len(adapters) == 0:
+        raise ValueError(f"need one adapter per grid requirement, got {len(adapters)} adapters for "
+                         f"grid of shape {list(grid_weights.shape)}")
+    order = np.argsort(grid_weights[:, 0], kind="stable")
+    return grid_weights[order, 0], adapters[order]
+
+
+def nearest_adapters(grid_weights: np.ndarray, adapters: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The adapter of the grid requirement nearest (in w_acc) to each requested one; ties go to the lower."""
+    grid, adapters = _sorted_grid(grid_weights, adapters)
+    distance = np.abs(np.asarray(weights, dtype=np.float64)[:, :1] - grid[None, :])  # [N, R]
+    return adapters[np.argmin(np.round(distance, 9), axis=1)]
+
+
+def interpolated_adapters(grid_weights: np.ndarray, adapters: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Linear interpolation of the two grid adapters around each requested w_acc -> [N, P].
+
+    A requirement on the grid gets its own adapter; one outside the grid's range the nearest end's.
+    """
+    grid, adapters = _sorted_grid(grid_weights, adapters)
+    if len(grid) == 1:
+        return np.repeat(adapters, len(weights), axis=0)
+    result = []
+    for w in np.asarray(weights)[:, 0]:
+        upper = int(np.clip(np.searchsorted(grid, w), 1, len(grid) - 1))
+        lower = upper - 1
+        span = grid[upper] - grid[lower]
+        mix = float(np.clip((w - grid[lower]) / span, 0.0, 1.0)) if span > 0 else 0.0
+        result.append((1 - mix) * adapters[lower] + mix * adapters[upper])
+    return np.stack(result)
+
+
+def soup_adapters(grid_weights: np.ndarray, adapters: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The authors' Soup: interpolate between the adapters at the lowest and the highest grid w_acc."""
+    grid, adapters = _sorted_grid(grid_weights, adapters)
+    ends = np.array([0, len(grid) - 1])
+    extremes = np.stack([grid[ends], 1 - grid[ends]], axis=1)
+    return interpolated_adapters(extremes, adapters[ends], weights)
+
+
+def noisy_adapters(adapters: np.ndarray, spread: np.ndarray, seed: int) -> np.ndarray:
+    """adapters + N(0, spread^2), spread per coordinate [P] (or one number)."""
+    rng = np.random.default_rng(seed)
+    return adapters + rng.standard_normal(adapters.shape) * np.asarray(spread)
+
+
+def sample_spread(samples: Tensor | np.ndarray) -> np.ndarray:
+    """Per-coordinate spread of generated adapters [samples, N, P]: the std over samples of one
+    requirement, averaged over requirements -> [P]."""
+    samples = np.asarray(samples, dtype=np.float64)
+    if samples.shape[0] < 2:
+        raise ValueError("the spread of generated adapters needs at least 2 samples per requirement; "
+                         "raise diffusion.samples_per_requirement.")
+    return samples.std(axis=0, ddof=1).mean(axis=0)
+
+
+# ----------------------------------------------------------------------------- hypernetwork
+
+
+def sample_requirements(count: int, objectives: int, generator: torch.Generator) -> Tensor:
+    """`count` requirement vectors uniform on the simplex (Dirichlet(1): normalised exponentials)."""
+    exponential = -torch.log(torch.rand(count, objectives, generator=generator).clamp_min(1e-12))
+    return exponential / exponential.sum(dim=1, keepdim=True)
+
+
+class Hypernetwork(nn.Module):
+    """Requirement vector [N, K] -> flat adapter parameters [N, P].
+
+    The last layer starts at zero weight and the bias of a freshly initialised adapter, so every
+    requirement starts from the same adapter as Retrain does.
+    """
+
+    def __init__(self, objectives: int, initial_adapter: Tensor, hidden: int = 64):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(objectives, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, initial_adapter.numel()))
+        nn.init.zeros_(self.net[-1].weight)
+        with torch.no_grad():
+            self.net[-1].bias.copy_(initial_adapter)
+
+    def forward(self, weights: Tensor) -> Tensor:
+        return self.net(weights)
+
+
+@dataclass
+class HypernetworkRun:
+    hypernetwork: Hypernetwork
+    seconds: float
+
+    @torch.inference_mode()
+    def adapters(self, weights: np.ndarray) -> Tensor:
+        return self.hypernetwork(torch.as_tensor(np.asarray(weights), dtype=torch.float32))
+
+
+def train_hypernetwork(model: SequentialRecommender, states: Tensor, targets: Tensor, item_categories: Tensor,
+                       sweep: SweepConfig, config: HypernetworkConfig, seed: int, progress: bool = False) -> HypernetworkRun:
+    """Each batch draws `requirements_per_batch` requirements and minimises the mean of their weighted
+    losses, on the same cached states, batches and negatives as adapter tuning (sweep settings)."""
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    initial = torch.nn.utils.parameters_to_vector(Adapter(model.hidden).parameters()).detach()
+    hypernetwork = Hypernetwork(len(sweep.objectives), initial, config.hidden)
+    optimizer = torch.optim.Adam(hypernetwork.parameters(), lr=config.lr)
+    started = time.perf_counter()
+    for _ in tqdm(range(sweep.epochs), desc="hypernetwork epochs", leave=False, disable=not progress):
+        for batch, scores_of in training_batches(model, states, targets, sweep, generator):
+            weights = sample_requirements(config.requirements_per_batch, len(sweep.objectives), generator)
+            scores, candidates = scores_of(hypernetwork(weights))
+            losses = objective_losses(scores, item_categories[candidates], sweep.objectives,
+                                      sweep.diversity_alpha, sweep.diversity_tau, sweep.diversity_normalise)
+            loss = (losses * weights.T).sum(0).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    hypernetwork.eval()
+    return HypernetworkRun(hypernetwork, time.perf_counter() - started)
+
+
+# ----------------------------------------------------------------------------- MMR
+
+
+def jaccard_similarity(categories: Tensor) -> Tensor:
+    """Pairwise Jaccard similarity of multi-hot genre sets [..., C, M] -> [..., C, C] (0 for empty sets)."""
+    categories = categories.float()
+    shared = categories @ categories.transpose(-1, -2)
+    sizes = categories.sum(-1)
+    union = sizes[..., :, None] + sizes[..., None, :] - shared
+    return torch.where(union > 0, shared / union.clamp_min(1e-12), torch.zeros_like(shared))
+
+
+@torch.inference_mode()
+def mmr_scores(scores: Tensor, item_categories: Tensor, candidates: Tensor | None, trade_off: float,
+               length: int = 20, pool: int = 100, mask: Tensor | None = None) -> Tensor:
+    """Scores [U, C] whose descending order is the greedy MMR list, then the rest by relevance.
+
+    Per user the `pool` best-scored candidates (not masked) compete; each step takes the one with
+    the largest trade_off * relevance - (1 - trade_off) * (max Jaccard similarity to the items
+    already taken), relevance min-max scaled to [0, 1] over the pool. trade_off = 1 keeps the
+    backbone's order. `candidates` [U, C] maps columns to item ids (None: column = item id).
+    """
+    if not 0.0 <= trade_off <= 1.0:
+        raise ValueError(f"MMR trade-off must lie in [0, 1], got {trade_off}")
+    users, columns = scores.shape
+    masked = scores if mask is None else scores.masked_fill(mask, float("-inf"))
+    pool = min(pool, columns)
+    length = min(length, pool)
+    top_scores, top_columns = masked.topk(pool, dim=1)  # [U, pool]
+    valid = torch.isfinite(top_scores)
+    low = top_scores.masked_fill(~valid, float("inf")).amin(1, keepdim=True)
+    high = top_scores.masked_fill(~valid, float("-inf")).amax(1, keepdim=True)
+    relevance = ((top_scores - low) / (high - low).clamp_min(1e-12)).masked_fill(~valid, 0.0)
+    items = top_columns if candidates is None else candidates.gather(1, top_columns)
+    similarity = jaccard_similarity(item_categories[items])  # [U, pool, pool]
+
+    taken = ~valid
+    closest = torch.zeros(users, pool)
+    rows = torch.arange(users)
+    reranked = masked.clone()  # masked columns at -inf: below the MMR list whatever they scored
+    ceiling = masked.masked_fill(~torch.isfinite(masked), float("-inf")).amax(1) + 1.0
+    for position in range(length):
+        value = (trade_off * relevance - (1 - trade_off) * closest).masked_fill(taken, float("-inf"))
+        pick = value.argmax(1)
+        usable = ~taken[rows, pick]
+        chosen = top_columns[rows, pick]
+        reranked[rows[usable], chosen[usable]] = ceiling[usable] + (length - position)
+        taken = taken.clone()
+        taken[rows, pick] = True
+        closest = torch.maximum(closest, similarity[rows, pick])
+    return reranked
