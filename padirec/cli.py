@@ -55,7 +55,7 @@ def _generate(out: paths.Paths, args, cfg: config.Config) -> tuple[torch.Tensor,
 
     weights = parse_weights(args.weights, cfg.sweep.objectives)
     # The generator of the first sweep seed serves; the others exist for the evaluation's replicates.
-    model = Generator.load(out.generator(args.backbone, cfg.sweep.seeds[0]))
+    model = Generator.load(out.generator(args.backbone, cfg.sweep.seeds[0]), cfg.diffusion)
     started = time.perf_counter()
     adapter = model.generate(weights[None], guidance=args.guidance, steps=args.steps, seed=args.seed)[0]
     return adapter, time.perf_counter() - started

@@ -307,7 +307,7 @@ def evaluate_backbone(name: str, cfg: Config, out, dataset, test: EvaluationSet,
     sweep = AdapterSweep.load(out.sweep(name))
     tuning = tuning_tensors(model, dataset)
     replicates = [Replicate(model, seed, sweep.weights, sweep.last_adapters(seed),
-                            Generator.load(out.generator(name, seed)), tuning) for seed in cfg.sweep.seeds]
+                            Generator.load(out.generator(name, seed), cfg.diffusion), tuning) for seed in cfg.sweep.seeds]
     for replicate in tqdm(replicates, desc=f"{name}: retrain", disable=not progress):
         replicate.retrain(weights, cfg)
     guidance = pd.concat([guidance_rows(r, weights, cfg.diffusion.guidance_scales, cfg.diffusion.samples_per_requirement,
@@ -316,7 +316,7 @@ def evaluate_backbone(name: str, cfg: Config, out, dataset, test: EvaluationSet,
     seeds = tqdm(replicates, desc=f"{name}: methods", disable=not progress)
     rows = pd.concat([method_rows(r, weights, chosen, cfg, test) for r in seeds], ignore_index=True)
     first = replicates[0]
-    density_generators = {tuple(grid): Generator.load(out.generator(name, first.seed, len(grid)))
+    density_generators = {tuple(grid): Generator.load(out.generator(name, first.seed, len(grid)), cfg.diffusion)
                           for grid in cfg.diffusion.density_grids}
     density_generators[tuple(sweep.weights[:, 0])] = first.generator
     density = density_rows(first, density_generators, weights, chosen, cfg.diffusion.samples_per_requirement, test)
@@ -360,6 +360,9 @@ def main_table(summaries: pd.DataFrame, seconds: pd.DataFrame) -> pd.DataFrame:
     grouped = summaries.groupby(["backbone", "method"], sort=False)
     table = grouped[[key for key in SUMMARY_KEYS if key in summaries]].mean()
     table.insert(1, "hv_sd", grouped["hv"].std(ddof=1))
+    retrain_hv = table.xs("retrain", level="method")["hv"] if "retrain" in table.index.get_level_values("method") else None
+    if retrain_hv is not None:
+        table.insert(2, "hv_vs_retrain", table["hv"] / table.index.get_level_values("backbone").map(retrain_hv))
     if "rel_gap_unseen" in summaries:
         table.insert(len(table.columns), "rel_gap_sd", grouped["rel_gap_unseen"].std(ddof=1))
     long_seconds = seconds_per_requirement(seconds)

@@ -232,14 +232,17 @@ class HypernetworkConfig:
 class EvaluateConfig:
     # Hypervolume reference point (NDCG@10, alpha-NDCG@10), the same for every method and backbone.
     hv_reference: list[float] = field(default_factory=lambda: [0.05, 0.45])
+    hv_reference_full: list[float] = field(default_factory=lambda: [0.0, 0.4])  # the same, under full ranking
     mmr_pool: int = 100  # MMR re-ranks this many of the backbone's best-scored candidates
     hypernetwork: HypernetworkConfig = field(default_factory=HypernetworkConfig)
 
     def problems(self, key: str) -> list[str]:
         found = _positive(self, key, "mmr_pool")
-        if len(self.hv_reference) != 2 or any(not 0 <= v < 1 for v in self.hv_reference):
-            found.append(f"{key}.hv_reference = {self.hv_reference}: give [NDCG@10, alpha-NDCG@10], each in [0, 1), "
-                         "below every point a method can reach.")
+        for name in ("hv_reference", "hv_reference_full"):
+            point = getattr(self, name)
+            if len(point) != 2 or any(not 0 <= v < 1 for v in point):
+                found.append(f"{key}.{name} = {point}: give [NDCG@10, alpha-NDCG@10], each in [0, 1), "
+                             "below every point a method can reach.")
         return found
 
 

@@ -8,7 +8,7 @@ and one global scale, as the authors used, leaves most coordinates far below the
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from padirec.paths import Paths
 
 GENERATOR_FORMAT = "padirec-generator-1"
+SAMPLING_KEYS = ("sampler", "sample_steps", "guidance")  # settings of generation, not of training
 
 
 @dataclass
@@ -89,9 +90,13 @@ class Generator:
             torch.save(payload, tmp)
 
     @classmethod
-    def load(cls, path: Path) -> "Generator":
+    def load(cls, path: Path, sampling: DiffusionConfig | None = None) -> "Generator":
+        """A saved generator; `sampling` (e.g. the current params' diffusion section) supplies the sampler,
+        its steps and the guidance scale, which do not change the trained model."""
         payload = load_payload(path, "diffusion", "generator", GENERATOR_FORMAT)
         config = DiffusionConfig(**payload["config"])
+        if sampling is not None:
+            config = replace(config, **{key: getattr(sampling, key) for key in SAMPLING_KEYS})
         diffusion = build_diffusion(config, payload["n_params"], len(payload["objectives"]))
         diffusion.load_state_dict(payload["state_dict"])
         diffusion.eval()

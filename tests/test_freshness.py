@@ -76,3 +76,18 @@ def test_committed_outputs_are_what_the_stage_wrote(stage):
     for entry in LOCK.get(stage, {}).get("outs", []):
         if in_git(entry["path"]):
             assert md5(ROOT / entry["path"]) == entry["md5"], f"{entry['path']} differs from what stage {stage} wrote"
+
+
+def test_the_diffusion_stage_reads_every_training_setting():
+    """A new DiffusionConfig field must be listed in the diffusion stage's params, or be a generation or
+    evaluation setting; otherwise editing it would not re-train the generators."""
+    import dataclasses
+
+    from padirec.config import DiffusionConfig
+    from padirec.generator import SAMPLING_KEYS
+
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["diffusion"]
+    listed = {key.split(".", 1)[1] for key in stage["params"] if key.startswith("diffusion.")}
+    generation = set(SAMPLING_KEYS) | {"guidance_scales", "samples_per_requirement", "eval_grid"}
+    fields = {field.name for field in dataclasses.fields(DiffusionConfig)}
+    assert fields - generation == listed
