@@ -16,13 +16,18 @@ import pandas as pd
 import torch
 from scipy import stats
 
+from tqdm.auto import tqdm
+
 from padirec import baselines
+from padirec.artifacts import AdapterSweep, load_backbone
 from padirec.config import Config
+from padirec.data import Dataset
 from padirec.evaluation import EvaluationSet, backbone_states, evaluate_scores
 from padirec.generator import Generator
 from padirec.metrics import hypervolume, monotonicity_violations
 from padirec.models import SequentialRecommender
-from padirec.train import evaluate_adapters, tune_adapters
+from padirec.paths import Paths
+from padirec.train import evaluate_adapters, tune_adapters, tuning_tensors
 
 METHODS = ("padirec", "padirec_noguidance", "retrain", "nearest", "nearest_noise", "interpolate", "soup",
            "hypernetwork", "mmr")
@@ -131,13 +136,13 @@ def method_rows(replicate: Replicate, weights: np.ndarray, guidance: float, conf
     nearest = baselines.nearest_adapters(grid, grid_adapters, weights)
     frames += [metric_rows("nearest_noise", weights, baselines.noisy_adapters(nearest, spread, 1000 * seed + sample),
                            model, states, evaluation, seed, sample) for sample in range(samples)]
+    replicate.seconds["nearest_noise"] = median_seconds(
+        lambda w: baselines.noisy_adapters(baselines.nearest_adapters(grid, grid_adapters, w), spread, seed), weights)
     lookups = {"nearest": baselines.nearest_adapters, "interpolate": baselines.interpolated_adapters,
-               "soup": baselines.soup_adapters,
-               "nearest_noise": lambda g, a, w: baselines.noisy_adapters(baselines.nearest_adapters(g, a, w), spread, seed)}
+               "soup": baselines.soup_adapters}
     for method, lookup in lookups.items():
-        if method != "nearest_noise":
-            frames.append(metric_rows(method, weights, lookup(grid, grid_adapters, weights), model, states,
-                                      evaluation, seed))
+        frames.append(metric_rows(method, weights, lookup(grid, grid_adapters, weights), model, states, evaluation,
+                                  seed))
         replicate.seconds[method] = median_seconds(lambda w, f=lookup: f(grid, grid_adapters, w), weights)
 
     hyper = baselines.train_hypernetwork(model, *replicate.tuning, config.sweep, config.evaluate.hypernetwork, seed)
@@ -287,19 +292,14 @@ class BackboneEvaluation:
     guidance_rows: pd.DataFrame  # generated adapters per guidance scale, and Retrain, on the validation split
     guidance: float  # the scale chosen on the validation split
     guidance_table: pd.DataFrame  # validation gap to Retrain per scale
-    density_rows: pd.DataFrame  # grid-density ablation on the test split (first seed)
+    density_rows: pd.DataFrame  # grid-density ablation on the test split, every seed
     seconds: pd.DataFrame  # per seed: seconds to obtain one requirement's adapter, per method
     replicates: list[Replicate]
 
 
-def evaluate_backbone(name: str, cfg: Config, out, dataset, test: EvaluationSet, valid: EvaluationSet,
-                      progress: bool = False) -> BackboneEvaluation:
+def evaluate_backbone(name: str, cfg: Config, out: Paths, dataset: Dataset, test: EvaluationSet,
+                      valid: EvaluationSet, progress: bool = False) -> BackboneEvaluation:
     """Load the backbone, sweep and generators of `name`; run the guidance choice, every method, the ablation."""
-    from tqdm.auto import tqdm
-
-    from padirec.artifacts import AdapterSweep, load_backbone
-    from padirec.train import tuning_tensors
-
     weights = np.asarray(cfg.diffusion.eval_grid)
     seen = {round(w[0], 6) for w in cfg.sweep.grid}
     unseen = [float(w[0]) for w in weights if round(w[0], 6) not in seen]
@@ -315,11 +315,14 @@ def evaluate_backbone(name: str, cfg: Config, out, dataset, test: EvaluationSet,
     chosen, table = choose_guidance(guidance, unseen)
     seeds = tqdm(replicates, desc=f"{name}: methods", disable=not progress)
     rows = pd.concat([method_rows(r, weights, chosen, cfg, test) for r in seeds], ignore_index=True)
-    first = replicates[0]
-    density_generators = {tuple(grid): Generator.load(out.generator(name, first.seed, len(grid)), cfg.diffusion)
-                          for grid in cfg.diffusion.density_grids}
-    density_generators[tuple(sweep.weights[:, 0])] = first.generator
-    density = density_rows(first, density_generators, weights, chosen, cfg.diffusion.samples_per_requirement, test)
+    density = []
+    for replicate in replicates:
+        generators = {tuple(grid): Generator.load(out.generator(name, replicate.seed, len(grid)), cfg.diffusion)
+                      for grid in cfg.diffusion.density_grids}
+        generators[tuple(sweep.weights[:, 0])] = replicate.generator
+        density.append(density_rows(replicate, generators, weights, chosen, cfg.diffusion.samples_per_requirement,
+                                    test))
+    density = pd.concat(density, ignore_index=True)
     seconds = pd.DataFrame([{"seed": r.seed, **r.seconds} for r in replicates])
     return BackboneEvaluation(rows.assign(backbone=name), guidance.assign(backbone=name), chosen, table,
                               density.assign(backbone=name), seconds.assign(backbone=name), replicates)
@@ -327,16 +330,34 @@ def evaluate_backbone(name: str, cfg: Config, out, dataset, test: EvaluationSet,
 
 def density_summary(density: pd.DataFrame, rows: pd.DataFrame, unseen: list[float],
                     hv_reference: tuple[float, float]) -> pd.DataFrame:
-    """Per (backbone, method, training-grid size): gap to Retrain (mean over seeds) at the unseen requirements
-    and hypervolume, on the 100-candidate protocol."""
+    """Per (backbone, method, training-grid size, seed): gap to Retrain (mean over seeds) at the unseen
+    requirements, hypervolume and monotonicity violations, on the 100-candidate protocol."""
     records = []
-    for (backbone, method, size), frame in density.groupby(["backbone", "method", "grid_size"]):
+    for (backbone, method, size, seed), frame in density.groupby(["backbone", "method", "grid_size", "seed"]):
         retrain = rows[(rows["backbone"] == backbone) & (rows["method"] == "retrain")]
         summary = summarise(frame, retrain, unseen, hv_reference)
-        records.append({"backbone": backbone, "method": method, "grid_size": int(size),
+        records.append({"backbone": backbone, "method": method, "grid_size": int(size), "seed": seed,
                         "rel_gap_unseen": summary["rel_gap_unseen"], "hv": summary["hv"],
                         "monotonicity_violations": summary["monotonicity_violations"]})
     return pd.DataFrame(records)
+
+
+def density_table(summary: pd.DataFrame, metric: str = "rel_gap_unseen") -> pd.DataFrame:
+    """`density_summary` per training-grid size: mean and sd over seeds per method and backbone, and paired
+    t-tests of PaDiRec against each other method over the (backbone, seed) pairs at that size."""
+    wide = summary.pivot_table(index=["grid_size", "backbone", "seed"], columns="method", values=metric)
+    records = []
+    for size, frame in wide.groupby(level="grid_size"):
+        record = {"grid_size": size}
+        for method in frame.columns:
+            record[f"{method}_mean"] = frame[method].mean()
+            record[f"{method}_sd"] = frame[method].std(ddof=1)
+        for other in [m for m in frame.columns if m != "padirec"]:
+            pairs = frame[["padirec", other]].dropna()
+            record[f"p_padirec_vs_{other}"] = float(stats.ttest_rel(pairs["padirec"], pairs[other]).pvalue)
+        record["pairs"] = len(frame)
+        records.append(record)
+    return pd.DataFrame(records).set_index("grid_size")
 
 
 def diversity_control(rows: pd.DataFrame) -> pd.DataFrame:

@@ -144,15 +144,14 @@ def train_generator(sweep: AdapterSweep, config: DiffusionConfig, replicate: int
 def train_generators(cfg: "Config", out: "Paths", progress: bool = False) -> list[dict]:
     """Train and save every generator the evaluation needs; one record per generator.
 
-    Per backbone and sweep seed, one generator on that seed's adapters over the whole grid;
-    for the first seed also one per `diffusion.density_grids` entry, on only those requirements.
+    Per backbone and sweep seed, one generator on that seed's adapters over the whole grid, and one
+    per `diffusion.density_grids` entry on only those requirements (the grid-density ablation).
     """
     runs = []
     for name in cfg.backbone.names:
         sweep = AdapterSweep.load(out.sweep(name))
-        for index, seed in enumerate(cfg.sweep.seeds):
-            grids = [None] + (list(cfg.diffusion.density_grids) if index == 0 else [])
-            for grid in grids:
+        for seed in cfg.sweep.seeds:
+            for grid in [None, *cfg.diffusion.density_grids]:
                 subset = sweep.subset(seed, grid)
                 trained = train_generator(subset, cfg.diffusion, replicate=seed, progress=progress)
                 grid_size = None if grid is None else len(grid)

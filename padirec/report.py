@@ -184,8 +184,8 @@ def density_figure(summary: pd.DataFrame) -> plt.Figure:
     for row, name in enumerate(backbones):
         subset = summary[summary["backbone"] == name]
         for column, metric in enumerate(("rel_gap_unseen", "hv")):
-            sns.lineplot(data=subset, x="grid_size", y=metric, hue="method", marker="o", ax=axes[row, column],
-                         legend=(row == 0 and column == 1))
+            sns.lineplot(data=subset, x="grid_size", y=metric, hue="method", marker="o", errorbar="sd",
+                         ax=axes[row, column], legend=(row == 0 and column == 1))
             axes[row, column].set(title=f"{name}: {metric} by training-grid size", xlabel="training requirements")
     sns.despine(figure)
     figure.tight_layout()

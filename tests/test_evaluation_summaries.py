@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from padirec import compare
 from padirec.metrics import hypervolume
@@ -204,6 +205,24 @@ def test_density_summary_one_row_per_grid_size() -> None:
     # HV of padirec with 2 grid points over (0, 0): 0.3 * 0.5 + 0.2 * 0.1 + 0.1 * 0.1 = 0.18.
     assert table["hv"].iloc[1] == pytest.approx(0.18)
     assert table["monotonicity_violations"].tolist() == [0, 0, 0]
+    assert table["seed"].tolist() == [0, 0, 0]
+
+
+def test_density_table_means_and_paired_tests_per_grid_size() -> None:
+    summary = pd.DataFrame({
+        "backbone": "b", "grid_size": [3] * 6,
+        "method": ["padirec", "interpolate"] * 3, "seed": [0, 0, 1, 1, 2, 2],
+        "rel_gap_unseen": [0.01, 0.03, 0.02, 0.05, 0.03, 0.04],
+    })
+    table = compare.density_table(summary)
+    # padirec mean (0.01 + 0.02 + 0.03) / 3 = 0.02, sd 0.01; interpolate mean 0.04.
+    assert table.loc[3, "padirec_mean"] == pytest.approx(0.02)
+    assert table.loc[3, "padirec_sd"] == pytest.approx(0.01)
+    assert table.loc[3, "interpolate_mean"] == pytest.approx(0.04)
+    # Differences -0.02, -0.03, -0.01: mean -0.02, sd 0.01, t = -0.02 / (0.01 / sqrt 3) = -2 sqrt 3.
+    expected = stats.t.sf(2 * 3 ** 0.5, df=2) * 2
+    assert table.loc[3, "p_padirec_vs_interpolate"] == pytest.approx(expected)
+    assert table.loc[3, "pairs"] == 3
 
 
 # ----------------------------------------------------------------------------- tables
