@@ -97,16 +97,27 @@ def loss_curve_figure(losses: pd.DataFrame) -> plt.Figure:
 
 def guidance_figure(rows: pd.DataFrame) -> plt.Figure:
     """NDCG@10 and alpha-NDCG@10 against w_acc, one line per guidance scale, per backbone."""
+    return backbone_grid_figure(rows, "w_acc", ("ndcg@10", "alpha_ndcg@10"), "guidance", "generated adapters, {metric}",
+                                palette="viridis", errorbar=None)
+
+
+def backbone_grid_figure(data: pd.DataFrame, x: str, metrics: tuple[str, ...], hue: str, title: str,
+                         width: float = 4.5, height: float = 3.3, **lineplot) -> plt.Figure:
+    """One row of line plots per backbone, one column per metric (`title` may use {metric}); the legend
+    sits once, right of the top-right plot. Extra keyword arguments go to seaborn.lineplot."""
     import seaborn as sns
 
-    backbones = list(dict.fromkeys(rows["backbone"]))
-    figure, axes = plt.subplots(len(backbones), 2, figsize=(9, 3.3 * len(backbones)), squeeze=False)
+    backbones = list(dict.fromkeys(data["backbone"]))
+    figure, axes = plt.subplots(len(backbones), len(metrics), figsize=(width * len(metrics), height * len(backbones)),
+                                squeeze=False)
     for row, name in enumerate(backbones):
-        subset = rows[rows["backbone"] == name]
-        for column, metric in enumerate(("ndcg@10", "alpha_ndcg@10")):
-            sns.lineplot(data=subset, x="w_acc", y=metric, hue="guidance", palette="viridis", errorbar=None,
-                         marker="o", ax=axes[row, column])
-            axes[row, column].set(title=f"{name}: generated adapters, {metric}")
+        for column, metric in enumerate(metrics):
+            axis = axes[row, column]
+            sns.lineplot(data=data[data["backbone"] == name], x=x, y=metric, hue=hue, marker="o", ax=axis,
+                         legend=(row == 0 and column == len(metrics) - 1), **lineplot)
+            axis.set(title=f"{name}: {title.format(metric=metric)}")
+    if axes[0, -1].get_legend() is not None:
+        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     sns.despine(figure)
     figure.tight_layout()
     return figure
@@ -131,25 +142,10 @@ def _method_palette(methods: list[str]) -> dict[str, tuple]:
 def method_curves_figure(rows: pd.DataFrame, metrics: tuple[str, ...] = ("ndcg@10", "alpha_ndcg@10", "coverage@10",
                                                                          "ild@10")) -> plt.Figure:
     """Each metric against w_acc, one line per method (mean over seeds, band: standard deviation), per backbone."""
-    import seaborn as sns
-
-    backbones = list(dict.fromkeys(rows["backbone"]))
     methods = list(dict.fromkeys(rows["method"]))
     per_seed = rows.groupby(["backbone", "method", "seed", "w_acc"], sort=False)[list(metrics)].mean().reset_index()
-    figure, axes = plt.subplots(len(backbones), len(metrics), figsize=(3.6 * len(metrics), 3.2 * len(backbones)),
-                                squeeze=False)
-    for row, name in enumerate(backbones):
-        for column, metric in enumerate(metrics):
-            axis = axes[row, column]
-            sns.lineplot(data=per_seed[per_seed["backbone"] == name], x="w_acc", y=metric, hue="method",
-                         hue_order=methods, palette=_method_palette(methods), errorbar="sd", marker="o",
-                         markersize=3, ax=axis, legend=(row == 0 and column == len(metrics) - 1))
-            axis.set(title=f"{name}: {metric}")
-    if axes[0, -1].get_legend() is not None:
-        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
-    sns.despine(figure)
-    figure.tight_layout()
-    return figure
+    return backbone_grid_figure(per_seed, "w_acc", metrics, "method", "{metric}", width=3.6, height=3.2,
+                                hue_order=methods, palette=_method_palette(methods), errorbar="sd", markersize=3)
 
 
 def pareto_figure(rows: pd.DataFrame, reference: tuple[float, float], prefix: str = "") -> plt.Figure:
@@ -177,18 +173,10 @@ def pareto_figure(rows: pd.DataFrame, reference: tuple[float, float], prefix: st
 
 def density_figure(summary: pd.DataFrame) -> plt.Figure:
     """Grid-density ablation: gap to Retrain at the unseen requirements and hypervolume, against grid size."""
-    import seaborn as sns
-
-    backbones = list(dict.fromkeys(summary["backbone"]))
-    figure, axes = plt.subplots(len(backbones), 2, figsize=(9, 3.2 * len(backbones)), squeeze=False)
-    for row, name in enumerate(backbones):
-        subset = summary[summary["backbone"] == name]
-        for column, metric in enumerate(("rel_gap_unseen", "hv")):
-            sns.lineplot(data=subset, x="grid_size", y=metric, hue="method", marker="o", errorbar="sd",
-                         ax=axes[row, column], legend=(row == 0 and column == 1))
-            axes[row, column].set(title=f"{name}: {metric} by training-grid size", xlabel="training requirements")
-    sns.despine(figure)
-    figure.tight_layout()
+    figure = backbone_grid_figure(summary, "grid_size", ("rel_gap_unseen", "hv"), "method",
+                                  "{metric} by training-grid size", height=3.2, errorbar="sd")
+    for axis in figure.axes:
+        axis.set(xlabel="training requirements")
     return figure
 
 
