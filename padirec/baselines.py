@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from padirec.config import HypernetworkConfig, SweepConfig
+from padirec.metrics import jaccard_similarity
 from padirec.models import Adapter, SequentialRecommender
 from padirec.train import objective_losses, training_batches
 
@@ -149,15 +150,6 @@ def train_hypernetwork(model: SequentialRecommender, states: Tensor, targets: Te
 
 
 # ----------------------------------------------------------------------------- MMR
-
-
-def jaccard_similarity(categories: Tensor) -> Tensor:
-    """Pairwise Jaccard similarity of multi-hot genre sets [..., C, M] -> [..., C, C] (0 for empty sets)."""
-    categories = categories.float()
-    shared = categories @ categories.transpose(-1, -2)
-    sizes = categories.sum(-1)
-    union = sizes[..., :, None] + sizes[..., None, :] - shared
-    return torch.where(union > 0, shared / union.clamp_min(1e-12), torch.zeros_like(shared))
 
 
 @torch.inference_mode()

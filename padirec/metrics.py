@@ -31,6 +31,7 @@ __all__ = [
     "alpha_ndcg",
     "genre_coverage",
     "intra_list_distance",
+    "jaccard_similarity",
     "ranking_metrics",
     "hypervolume",
     "monotonicity_violations",
@@ -242,18 +243,23 @@ def genre_coverage(
     return _coverage_of_lists(_top_k_categories(scores, candidate_categories, k, mask))
 
 
+def jaccard_similarity(categories: Tensor, empty: float = 0.0) -> Tensor:
+    """Pairwise Jaccard similarity of category sets [..., C, M] -> [..., C, C]; `empty` for two empty sets."""
+    categories = (categories > 0).float()
+    shared = categories @ categories.transpose(-1, -2)
+    sizes = categories.sum(-1)
+    union = sizes[..., :, None] + sizes[..., None, :] - shared
+    return torch.where(union > 0, shared / union.clamp_min(1.0), torch.full_like(union, empty))
+
+
 def _ild_of_lists(list_categories: Tensor) -> Tensor:
-    """Mean pairwise Jaccard distance within each list [B, K, M] -> [B]."""
-    categories = (list_categories > 0).float()
-    length = categories.size(1)
+    """Mean pairwise Jaccard distance within each list [B, K, M] -> [B] (two empty sets: distance 0)."""
+    length = list_categories.size(1)
     if length < 2:
-        return categories.new_zeros(categories.size(0))
-    intersection = categories @ categories.transpose(1, 2)  # [B, K, K]
-    sizes = categories.sum(dim=2)
-    union = sizes.unsqueeze(2) + sizes.unsqueeze(1) - intersection
-    jaccard = torch.where(union > 0, intersection / union.clamp_min(1.0), torch.ones_like(union))
-    upper = torch.triu(torch.ones(length, length, dtype=torch.bool, device=categories.device), 1)
-    return (1.0 - jaccard)[:, upper].mean(dim=1)  # [B, K(K-1)/2] pairs -> mean
+        return list_categories.new_zeros(list_categories.size(0)).float()
+    similarity = jaccard_similarity(list_categories, empty=1.0)  # [B, K, K]
+    upper = torch.triu(torch.ones(length, length, dtype=torch.bool, device=list_categories.device), 1)
+    return (1.0 - similarity)[:, upper].mean(dim=1)  # [B, K(K-1)/2] pairs -> mean
 
 
 def intra_list_distance(
