@@ -180,14 +180,13 @@ def mmr_scores(scores: Tensor, item_categories: Tensor, candidates: Tensor | Non
     closest = torch.zeros(users, pool)
     rows = torch.arange(users)
     reranked = masked.clone()  # masked columns at -inf: below the MMR list whatever they scored
-    ceiling = masked.masked_fill(~torch.isfinite(masked), float("-inf")).amax(1) + 1.0
+    ceiling = top_scores[:, 0] + 1.0  # above every unmasked score
     for position in range(length):
         value = (trade_off * relevance - (1 - trade_off) * closest).masked_fill(taken, float("-inf"))
         pick = value.argmax(1)
         usable = ~taken[rows, pick]
         chosen = top_columns[rows, pick]
         reranked[rows[usable], chosen[usable]] = ceiling[usable] + (length - position)
-        taken = taken.clone()
         taken[rows, pick] = True
         closest = torch.maximum(closest, similarity[rows, pick])
     return reranked
