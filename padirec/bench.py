@@ -12,7 +12,6 @@ import argparse
 import json
 import re
 import resource
-import statistics
 import time
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from padirec import artifacts, config, data, evaluation, io, paths, report  # noqa: E402
+from padirec.compare import median_seconds  # noqa: E402
 from padirec.diffusion import Diffusion, NoiseSchedule, ParameterDenoiser  # noqa: E402
 from padirec.generator import Generator  # noqa: E402
 from padirec.metrics import ranking_metrics  # noqa: E402
@@ -36,14 +36,7 @@ STAGES = {"prepare": "01_data", "backbone": "02_backbone", "sweep": "03_sweep", 
 
 
 def median_ms(action, repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        action()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return 1000 * statistics.median(times)
+    return 1000 * median_seconds(lambda _: action(), repeats, warmup)
 
 
 class UncachedStates:

@@ -45,15 +45,21 @@ def metric_rows(method: str, weights: np.ndarray, adapters: torch.Tensor | np.nd
                          for w, m in zip(weights, metrics)])
 
 
-def median_seconds(obtain, weights: np.ndarray) -> float:
-    """Median wall time of obtain(one requirement [1, K]) over the requirements, after one warm-up call."""
-    obtain(weights[:1])
+def median_seconds(action, repeats: int, warmup: int = 1) -> float:
+    """Median wall time of action(i) for i = 0 .. repeats - 1, after `warmup` calls of action(0)."""
+    for _ in range(warmup):
+        action(0)
     times = []
-    for index in range(len(weights)):
+    for index in range(repeats):
         started = time.perf_counter()
-        obtain(weights[index:index + 1])
+        action(index)
         times.append(time.perf_counter() - started)
     return float(np.median(times))
+
+
+def requirement_seconds(obtain, weights: np.ndarray) -> float:
+    """Median wall time of obtain(one requirement [1, K]) over the requirements, after one warm-up call."""
+    return median_seconds(lambda index: obtain(weights[index:index + 1]), len(weights))
 
 
 # ----------------------------------------------------------------------------- methods
@@ -129,29 +135,29 @@ def method_rows(replicate: Replicate, weights: np.ndarray, guidance: float, conf
         generated[method] = replicate.generated[method] = replicate.generate(weights, scale, samples)
         frames += [metric_rows(method, weights, adapters, model, states, evaluation, seed, sample)
                    for sample, adapters in enumerate(generated[method])]
-        replicate.seconds[method] = median_seconds(
+        replicate.seconds[method] = requirement_seconds(
             lambda w, s=scale: replicate.generator.generate(w, guidance=s, seed=seed), weights)
 
     spread = baselines.sample_spread(generated["padirec"])
     nearest = baselines.nearest_adapters(grid, grid_adapters, weights)
     frames += [metric_rows("nearest_noise", weights, baselines.noisy_adapters(nearest, spread, 1000 * seed + sample),
                            model, states, evaluation, seed, sample) for sample in range(samples)]
-    replicate.seconds["nearest_noise"] = median_seconds(
+    replicate.seconds["nearest_noise"] = requirement_seconds(
         lambda w: baselines.noisy_adapters(baselines.nearest_adapters(grid, grid_adapters, w), spread, seed), weights)
     lookups = {"nearest": baselines.nearest_adapters, "interpolate": baselines.interpolated_adapters,
                "soup": baselines.soup_adapters}
     for method, lookup in lookups.items():
         frames.append(metric_rows(method, weights, lookup(grid, grid_adapters, weights), model, states, evaluation,
                                   seed))
-        replicate.seconds[method] = median_seconds(lambda w, f=lookup: f(grid, grid_adapters, w), weights)
+        replicate.seconds[method] = requirement_seconds(lambda w, f=lookup: f(grid, grid_adapters, w), weights)
 
     hyper = baselines.train_hypernetwork(model, *replicate.tuning, config.sweep, config.evaluate.hypernetwork, seed)
     frames.append(metric_rows("hypernetwork", weights, hyper.adapters(weights), model, states, evaluation, seed))
-    replicate.seconds["hypernetwork"] = median_seconds(hyper.adapters, weights)
+    replicate.seconds["hypernetwork"] = requirement_seconds(hyper.adapters, weights)
     replicate.seconds["hypernetwork_training"] = hyper.seconds
 
     frames.append(mmr_rows(model, states, weights, evaluation, config.evaluate.mmr_pool, seed))
-    replicate.seconds["mmr"] = median_seconds(
+    replicate.seconds["mmr"] = requirement_seconds(
         lambda w: mmr_metrics(model, states, float(w[0, 0]), evaluation, config.evaluate.mmr_pool), weights)
     return pd.concat(frames, ignore_index=True)
 
