@@ -242,16 +242,20 @@ def summarise(rows: pd.DataFrame, reference: pd.DataFrame | None, unseen: list[f
     return summary
 
 
-def seed_summaries(rows: pd.DataFrame, unseen: list[float], hv_reference: tuple[float, float],
-                   prefix: str = "") -> pd.DataFrame:
-    """summarise() per (backbone, method, seed). The gap reference is Retrain's mean over seeds; for Retrain
-    itself it is the mean of the other seeds, so its gap is the seed-to-seed noise floor."""
+def seed_summaries(rows: pd.DataFrame, unseen: list[float], hv_reference: tuple[float, float], prefix: str = "",
+                   reference_rows: pd.DataFrame | None = None, by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """summarise() per (backbone, method, *by, seed). The gap reference is Retrain's mean over seeds in
+    `reference_rows` (default: `rows`); for Retrain itself it is the mean of the other seeds, so its gap is
+    the seed-to-seed noise floor."""
+    reference_rows = rows if reference_rows is None else reference_rows
+    keys = ["backbone", "method", *by, "seed"]
     records = []
-    for (backbone, method, seed), frame in rows.groupby(["backbone", "method", "seed"]):
-        retrain = rows[(rows["backbone"] == backbone) & (rows["method"] == "retrain")]
-        reference = retrain[retrain["seed"] != seed] if method == "retrain" else retrain
-        records.append({"backbone": backbone, "method": method, "seed": seed,
-                        **summarise(frame, reference, unseen, hv_reference, prefix)})
+    for values, frame in rows.groupby(keys):
+        record = dict(zip(keys, values))
+        retrain = reference_rows[(reference_rows["backbone"] == record["backbone"])
+                                 & (reference_rows["method"] == "retrain")]
+        reference = retrain[retrain["seed"] != record["seed"]] if record["method"] == "retrain" else retrain
+        records.append({**record, **summarise(frame, reference, unseen, hv_reference, prefix)})
     return pd.DataFrame(records)
 
 
@@ -336,32 +340,24 @@ def evaluate_backbone(name: str, cfg: Config, out: Paths, dataset: Dataset, test
 
 def density_summary(density: pd.DataFrame, rows: pd.DataFrame, unseen: list[float],
                     hv_reference: tuple[float, float]) -> pd.DataFrame:
-    """Per (backbone, method, training-grid size, seed): gap to Retrain (mean over seeds) at the unseen
-    requirements, hypervolume and monotonicity violations, on the 100-candidate protocol."""
-    records = []
-    for (backbone, method, size, seed), frame in density.groupby(["backbone", "method", "grid_size", "seed"]):
-        retrain = rows[(rows["backbone"] == backbone) & (rows["method"] == "retrain")]
-        summary = summarise(frame, retrain, unseen, hv_reference)
-        records.append({"backbone": backbone, "method": method, "grid_size": int(size), "seed": seed,
-                        "rel_gap_unseen": summary["rel_gap_unseen"], "hv": summary["hv"],
-                        "monotonicity_violations": summary["monotonicity_violations"]})
-    return pd.DataFrame(records)
+    """Per (backbone, method, training-grid size, seed): gap to Retrain (mean over seeds of `rows`) at the
+    unseen requirements, hypervolume and monotonicity violations, on the 100-candidate protocol."""
+    summaries = seed_summaries(density, unseen, hv_reference, reference_rows=rows, by=("grid_size",))
+    return summaries[["backbone", "method", "grid_size", "seed", "rel_gap_unseen", "hv", "monotonicity_violations"]]
 
 
 def density_table(summary: pd.DataFrame, metric: str = "rel_gap_unseen") -> pd.DataFrame:
-    """`density_summary` per training-grid size: mean and sd over seeds per method and backbone, and paired
-    t-tests of PaDiRec against each other method over the (backbone, seed) pairs at that size."""
-    wide = summary.pivot_table(index=["grid_size", "backbone", "seed"], columns="method", values=metric)
+    """`density_summary` per training-grid size: mean and sd over seeds per method and backbone, and the
+    `paired_tests` of PaDiRec against each other method over the (backbone, seed) pairs at that size."""
     records = []
-    for size, frame in wide.groupby(level="grid_size"):
+    for size, frame in summary.groupby("grid_size"):
+        spread = frame.groupby("method")[metric].agg(["mean", "std"])
         record = {"grid_size": size}
-        for method in frame.columns:
-            record[f"{method}_mean"] = frame[method].mean()
-            record[f"{method}_sd"] = frame[method].std(ddof=1)
-        for other in [m for m in frame.columns if m != "padirec"]:
-            pairs = frame[["padirec", other]].dropna()
-            record[f"p_padirec_vs_{other}"] = float(stats.ttest_rel(pairs["padirec"], pairs[other]).pvalue)
-        record["pairs"] = len(frame)
+        for method, (mean, sd) in spread.iterrows():
+            record.update({f"{method}_mean": mean, f"{method}_sd": sd})
+        tests = paired_tests(frame, metric)
+        record.update({f"p_padirec_vs_{baseline}": p for baseline, p in zip(tests["baseline"], tests["p"])})
+        record["pairs"] = len(frame[["backbone", "seed"]].drop_duplicates())
         records.append(record)
     return pd.DataFrame(records).set_index("grid_size")
 
