@@ -78,6 +78,13 @@ class Replicate:
     retrain_adapters: np.ndarray | None = None  # [N, P] tuned at the evaluation grid by `retrain`
     generated: dict = field(default_factory=dict)  # method -> [samples, N, P] from `method_rows`
     seconds: dict = field(default_factory=dict)
+    # EvaluationSet -> the frozen backbone's states of that split; one dict shared by the replicates of a model
+    split_states: dict = field(default_factory=dict)
+
+    def states(self, evaluation: EvaluationSet) -> torch.Tensor:
+        if evaluation not in self.split_states:
+            self.split_states[evaluation] = backbone_states(self.model, evaluation.history)
+        return self.split_states[evaluation]
 
     def retrain(self, weights: np.ndarray, config: Config) -> np.ndarray:
         """Retrain: adapters tuned directly at every evaluation requirement, as one stack."""
@@ -99,7 +106,7 @@ class Replicate:
 def guidance_rows(replicate: Replicate, weights: np.ndarray, scales: list[float], samples: int,
                   evaluation: EvaluationSet) -> pd.DataFrame:
     """Generated adapters at each guidance scale and Retrain, on `evaluation` (the 100-candidate protocol)."""
-    states = backbone_states(replicate.model, evaluation.history)
+    states = replicate.states(evaluation)
     frames = [metric_rows("retrain", weights, replicate.retrain_adapters, replicate.model, states, evaluation,
                           replicate.seed, full_ranking=False).assign(guidance=np.nan)]
     for scale in scales:
@@ -124,21 +131,20 @@ def method_rows(replicate: Replicate, weights: np.ndarray, guidance: float, conf
                 evaluation: EvaluationSet) -> pd.DataFrame:
     """Every method of METHODS at `weights` on `evaluation` (both protocols); fills replicate.seconds."""
     model, seed, samples = replicate.model, replicate.seed, config.diffusion.samples_per_requirement
-    states = backbone_states(model, evaluation.history)
+    states = replicate.states(evaluation)
     if replicate.retrain_adapters is None:
         replicate.retrain(weights, config)
     grid, grid_adapters = replicate.grid_weights, replicate.grid_adapters
     frames = [metric_rows("retrain", weights, replicate.retrain_adapters, model, states, evaluation, seed)]
 
-    generated = {}
     for method, scale in (("padirec", guidance), ("padirec_noguidance", 1.0)):
-        generated[method] = replicate.generated[method] = replicate.generate(weights, scale, samples)
+        replicate.generated[method] = replicate.generate(weights, scale, samples)
         frames += [metric_rows(method, weights, adapters, model, states, evaluation, seed, sample)
-                   for sample, adapters in enumerate(generated[method])]
+                   for sample, adapters in enumerate(replicate.generated[method])]
         replicate.seconds[method] = requirement_seconds(
             lambda w, s=scale: replicate.generator.generate(w, guidance=s, seed=seed), weights)
 
-    spread = baselines.sample_spread(generated["padirec"])
+    spread = baselines.sample_spread(replicate.generated["padirec"])
     nearest = baselines.nearest_adapters(grid, grid_adapters, weights)
     frames += [metric_rows("nearest_noise", weights, baselines.noisy_adapters(nearest, spread, 1000 * seed + sample),
                            model, states, evaluation, seed, sample) for sample in range(samples)]
@@ -188,7 +194,7 @@ def density_rows(replicate: Replicate, generators: dict[tuple[float, ...], Gener
     The 100-candidate protocol only.
     """
     model, seed = replicate.model, replicate.seed
-    states = backbone_states(model, evaluation.history)
+    states = replicate.states(evaluation)
     frames = []
     for grid_w_acc, generator in generators.items():
         keep = np.isin(np.round(replicate.grid_weights[:, 0], 6), np.round(grid_w_acc, 6))
@@ -315,9 +321,10 @@ def evaluate_backbone(name: str, cfg: Config, out: Paths, dataset: Dataset, test
     unseen = [float(w[0]) for w in weights if round(w[0], 6) not in seen]
     model, _ = load_backbone(out.backbone(name))
     sweep = AdapterSweep.load(out.sweep(name))
-    tuning = tuning_tensors(model, dataset)
+    tuning, split_states = tuning_tensors(model, dataset), {}
     replicates = [Replicate(model, seed, sweep.weights, sweep.last_adapters(seed),
-                            Generator.load(out.generator(name, seed), cfg.diffusion), tuning) for seed in cfg.sweep.seeds]
+                            Generator.load(out.generator(name, seed), cfg.diffusion), tuning,
+                            split_states=split_states) for seed in cfg.sweep.seeds]
     for replicate in tqdm(replicates, desc=f"{name}: retrain", disable=not progress):
         replicate.retrain(weights, cfg)
     guidance = pd.concat([guidance_rows(r, weights, cfg.diffusion.guidance_scales, cfg.diffusion.samples_per_requirement,

@@ -21,7 +21,7 @@ ALPHA = 0.5
 STATE_BATCH = 2048
 
 
-@dataclass
+@dataclass(eq=False)  # identity, not tensor equality: a split can key a cache of its states
 class EvaluationSet:
     """One evaluation split in tensor form, shared by every method evaluated on it."""
 
