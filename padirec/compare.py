@@ -281,11 +281,16 @@ def paired_tests(summaries: pd.DataFrame, metric: str, method: str = "padirec",
     return pd.DataFrame(records)
 
 
-def method_summary(rows: pd.DataFrame, summaries: pd.DataFrame, backbone: str, method: str) -> dict:
+def method_summary(rows: pd.DataFrame, summaries: pd.DataFrame, backbone: str, method: str,
+                   full_summaries: pd.DataFrame | None = None, seconds: pd.DataFrame | None = None) -> dict:
     """The metrics.json entry of one method on one backbone: the seed-averaged grid, every SUMMARY_KEYS value
-    as the mean over seeds, with its standard deviation under `std`."""
-    frame = rows[(rows["backbone"] == backbone) & (rows["method"] == method)]
-    per_seed = summaries[(summaries["backbone"] == backbone) & (summaries["method"] == method)]
+    as the mean over seeds, with its standard deviation under `std`; with `full_summaries` the full-ranking
+    HV, r-a, r-d and monotonicity under `full_ranking`, with `seconds` (as `method_rows` records them) the
+    mean `seconds_per_requirement`."""
+    def of(table: pd.DataFrame) -> pd.DataFrame:
+        return table[(table["backbone"] == backbone) & (table["method"] == method)]
+
+    frame, per_seed = of(rows), of(summaries)
     numeric = [c for c in frame.columns if "@" in c]
     entry = {"grid": [{key: round(float(value), 6) for key, value in row.items()}
                       for row in requirement_means(frame[["w_acc", "w_div", *numeric]]).to_dict("records")]}
@@ -294,6 +299,11 @@ def method_summary(rows: pd.DataFrame, summaries: pd.DataFrame, backbone: str, m
             entry[key] = round(float(per_seed[key].mean()), 6)
     entry["std"] = {key: round(float(per_seed[key].std(ddof=1)), 6) for key in SUMMARY_KEYS if key in per_seed}
     entry["seeds"] = int(per_seed["seed"].nunique())
+    if full_summaries is not None:
+        entry["full_ranking"] = {key: round(float(of(full_summaries)[key].mean()), 6)
+                                 for key in ("hv", "pearson_acc", "pearson_div", "monotonicity_violations")}
+    if seconds is not None:
+        entry["seconds_per_requirement"] = float(of(seconds_per_requirement(seconds))["seconds"].mean())
     return entry
 
 
