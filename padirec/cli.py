@@ -29,14 +29,13 @@ class UsageError(Exception):
 
 def parse_weights(text: str, objectives: list[str]) -> np.ndarray:
     try:
-        weights = np.array([float(part) for part in text.split(",")], dtype=np.float64)
+        weights = [float(part) for part in text.split(",")]
     except ValueError:
         raise UsageError(f"--weights {text!r}: give {len(objectives)} comma-separated numbers, e.g. 0.3,0.7") from None
-    if len(weights) != len(objectives):
-        raise UsageError(f"--weights {text!r}: needs {len(objectives)} weights, one per objective ({', '.join(objectives)}).")
-    if (weights < 0).any() or (weights > 1).any() or abs(weights.sum() - 1) > 1e-6:
-        raise UsageError(f"--weights {text!r}: weights must lie in [0, 1] and sum to 1 (a point on the simplex).")
-    return weights
+    problem = config.requirement_problem(weights, len(objectives))
+    if problem is not None:
+        raise UsageError(f"--weights {text!r} ({', '.join(objectives)}): {problem}")
+    return np.array(weights, dtype=np.float64)
 
 
 def _context(args) -> tuple[paths.Paths, config.Config]:

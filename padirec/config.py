@@ -278,19 +278,23 @@ class Config:
         return found
 
 
+def requirement_problem(weights: list[float], n_objectives: int) -> str | None:
+    """What is wrong with one requirement vector (length, range, simplex), or None."""
+    if len(weights) != n_objectives:
+        return f"needs {n_objectives} weights, one per objective."
+    if any(not 0 <= w <= 1 for w in weights):
+        return "every weight must lie in [0, 1]."
+    if abs(sum(weights) - 1) > 1e-6:
+        return f"weights sum to {sum(weights):g}, they must sum to 1 (a point on the simplex)."
+    return None
+
+
 def requirement_problems(grid: list[list[float]], key: str, n_objectives: int) -> list[str]:
     """A grid of requirement vectors must be non-empty, on the simplex, and without duplicates."""
     if not grid:
         return [f"{key} is empty: give at least one requirement vector, e.g. [[1.0, 0.0]]."]
-    found = []
-    for index, weights in enumerate(grid):
-        where = f"{key}[{index}] = {weights}"
-        if len(weights) != n_objectives:
-            found.append(f"{where}: needs {n_objectives} weights, one per objective.")
-        elif any(not 0 <= w <= 1 for w in weights):
-            found.append(f"{where}: every weight must lie in [0, 1].")
-        elif abs(sum(weights) - 1) > 1e-6:
-            found.append(f"{where}: weights sum to {sum(weights):g}, they must sum to 1 (a point on the simplex).")
+    found = [f"{key}[{index}] = {weights}: {problem}" for index, weights in enumerate(grid)
+             if (problem := requirement_problem(weights, n_objectives)) is not None]
     rounded = [tuple(round(w, 6) for w in weights) for weights in grid]
     duplicates = sorted({point for point in rounded if rounded.count(point) > 1})
     if duplicates:
