@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from padirec.config import HypernetworkConfig, SweepConfig
 from padirec.metrics import jaccard_similarity
 from padirec.models import Adapter, SequentialRecommender
+from padirec.progress import bar as progress_bar
 from padirec.train import objective_losses, training_batches
 
 
@@ -135,7 +135,7 @@ def train_hypernetwork(model: SequentialRecommender, states: Tensor, targets: Te
     hypernetwork = Hypernetwork(len(sweep.objectives), initial, config.hidden)
     optimizer = torch.optim.Adam(hypernetwork.parameters(), lr=config.lr)
     started = time.perf_counter()
-    for _ in tqdm(range(sweep.epochs), desc="hypernetwork epochs", leave=False, disable=not progress):
+    for _ in progress_bar(range(sweep.epochs), desc="hypernetwork epochs", show=progress):
         for batch, scores_of in training_batches(model, states, targets, sweep, generator):
             weights = sample_requirements(config.requirements_per_batch, len(sweep.objectives), generator)
             scores, candidates = scores_of(hypernetwork(weights))

@@ -130,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     root = paths.repo_root()
     out = paths.Paths(root)
     cfg = config.load_config(root / "params.yaml")
+    if args.repeats < 1:
+        parser.error(f"--repeats {args.repeats}: must be at least 1")
+    if args.backbone not in cfg.backbone.names:
+        parser.error(f"--backbone {args.backbone!r}: not in backbone.names of params.yaml ({', '.join(cfg.backbone.names)})")
     dataset = data.Dataset.load(out.dataset)
     model, _ = artifacts.load_backbone(out.backbone(args.backbone))
     generator = Generator.load(out.generator(args.backbone, cfg.sweep.seeds[0]), cfg.diffusion)
@@ -154,8 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     retrain_uncached_s = uncached.seconds
 
     stages = stage_resources(root)
-    metrics = json.loads((root / "figures" / "metrics.json").read_text())
-    generator_train_s = metrics["backbones"][args.backbone]["generator"]["train_seconds"]
+    training = pd.read_csv(root / "figures" / "tables" / "generator_training.csv")
+    generator_train_s = float(training[(training["backbone"] == args.backbone) & (training["grid"] == "full")]
+                              ["train_seconds"].mean())
     # One generator learns from one seed's sweep: that share of the sweep stage, plus its training.
     one_off_s = stages["sweep"]["seconds"] / (len(cfg.backbone.names) * len(cfg.sweep.seeds)) + generator_train_s
     scale = scaling(args.repeats)

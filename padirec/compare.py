@@ -16,7 +16,6 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from tqdm.auto import tqdm
 
 from padirec import baselines
 from padirec.artifacts import AdapterSweep, load_backbone
@@ -27,6 +26,7 @@ from padirec.generator import Generator
 from padirec.metrics import hypervolume, monotonicity_violations
 from padirec.models import SequentialRecommender
 from padirec.paths import Paths
+from padirec.progress import bar as progress_bar
 from padirec.train import evaluate_adapters, tune_adapters, tuning_tensors
 
 METHODS = ("padirec", "padirec_noguidance", "retrain", "nearest", "nearest_noise", "interpolate", "soup",
@@ -324,7 +324,7 @@ class BackboneEvaluation:
 
 
 def evaluate_backbone(name: str, cfg: Config, out: Paths, dataset: Dataset, test: EvaluationSet,
-                      valid: EvaluationSet, progress: bool = False) -> BackboneEvaluation:
+                      valid: EvaluationSet, progress: bool = True) -> BackboneEvaluation:
     """Load the backbone, sweep and generators of `name`; run the guidance choice, every method, the ablation."""
     weights = np.asarray(cfg.diffusion.eval_grid)
     seen = {round(w[0], 6) for w in cfg.sweep.grid}
@@ -335,20 +335,29 @@ def evaluate_backbone(name: str, cfg: Config, out: Paths, dataset: Dataset, test
     replicates = [Replicate(model, seed, sweep.weights, sweep.last_adapters(seed),
                             Generator.load(out.generator(name, seed), cfg.diffusion), tuning,
                             split_states=split_states) for seed in cfg.sweep.seeds]
-    for replicate in tqdm(replicates, desc=f"{name}: retrain", disable=not progress):
+    bar = progress_bar(total=4 * len(replicates), desc=f"{name}: retrain, guidance, methods, ablation per seed",
+                       show=progress)
+
+    def steps(phase: str):
+        for replicate in replicates:
+            bar.set_postfix_str(f"{phase}, seed {replicate.seed}")
+            yield replicate
+            bar.update()
+
+    for replicate in steps("retrain"):
         replicate.retrain(weights, cfg)
     guidance = pd.concat([guidance_rows(r, weights, cfg.diffusion.guidance_scales, cfg.diffusion.samples_per_requirement,
-                                        valid) for r in replicates], ignore_index=True)
+                                        valid) for r in steps("guidance")], ignore_index=True)
     chosen, table = choose_guidance(guidance, unseen)
-    seeds = tqdm(replicates, desc=f"{name}: methods", disable=not progress)
-    rows = pd.concat([method_rows(r, weights, chosen, cfg, test) for r in seeds], ignore_index=True)
+    rows = pd.concat([method_rows(r, weights, chosen, cfg, test) for r in steps("methods")], ignore_index=True)
     density = []
-    for replicate in replicates:
+    for replicate in steps("ablation"):
         generators = {tuple(grid): Generator.load(out.generator(name, replicate.seed, len(grid)), cfg.diffusion)
                       for grid in cfg.diffusion.density_grids}
         generators[tuple(sweep.weights[:, 0])] = replicate.generator
         density.append(density_rows(replicate, generators, weights, chosen, cfg.diffusion.samples_per_requirement,
                                     test))
+    bar.close()
     density = pd.concat(density, ignore_index=True)
     seconds = pd.DataFrame([{"seed": r.seed, **r.seconds} for r in replicates])
     return BackboneEvaluation(rows.assign(backbone=name), guidance.assign(backbone=name), chosen, table,
@@ -409,6 +418,16 @@ def main_table(summaries: pd.DataFrame, seconds: pd.DataFrame) -> pd.DataFrame:
     table["seconds_per_requirement"] = long_seconds.groupby(["backbone", "method"])["seconds"].mean()
     order = {method: index for index, method in enumerate(METHODS)}
     return table.sort_index(key=lambda index: index.map(order) if index.name == "method" else index)
+
+
+def headline(main: pd.DataFrame) -> dict[tuple[str, str], dict[str, float]]:
+    """Per (backbone, method) of `main_table`, the few numbers `dvc metrics show` lists: HV, HV as % of
+    Retrain's, r-a, r-d, gap to Retrain at the unseen requirements, milliseconds per new requirement."""
+    columns = {"hv": ("hv", 1, 5), "hv_pct": ("hv_vs_retrain", 100, 1), "r_acc": ("pearson_acc", 1, 3),
+               "r_div": ("pearson_div", 1, 3), "gap": ("rel_gap_unseen", 1, 4), "ms_per_req": ("seconds_per_requirement", 1000, 2)}
+    return {key: {name: round(float(row[column]) * scale, digits) for name, (column, scale, digits) in columns.items()
+                  if column in row and pd.notna(row[column])}
+            for key, row in main.iterrows()}
 
 
 def seconds_per_requirement(seconds: pd.DataFrame) -> pd.DataFrame:

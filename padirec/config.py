@@ -2,11 +2,13 @@
 
 `load_config` reads the whole file, checks every section at once and raises one `ConfigError`
 listing every problem (key, value, what is allowed, how to fix it), before any stage does work.
-Unknown keys are errors, so a typo such as `lerning_rate` is never silently ignored.
+Unknown keys are errors, so a typo such as `lerning_rate` is never silently ignored; so are missing
+ones in a file, so an empty or truncated params file never runs on silent defaults.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -16,12 +18,14 @@ from typing import Any
 import yaml
 
 SMOKE_PARAMS = Path(__file__).with_name("smoke.yaml")
+MAX_SEED = 2**32 - 1  # the largest seed numpy's legacy seeding accepts (torch takes more): valid for both
 
 
 class ConfigError(ValueError):
     """One or more invalid values in a params file."""
 
     def __init__(self, source: str, problems: list[str]):
+        self.source = source
         self.problems = problems
         listing = "\n".join(f"  - {problem}" for problem in problems)
         super().__init__(f"{source} has {len(problems)} problem(s):\n{listing}")
@@ -72,9 +76,7 @@ class PrepareConfig:
             found.append(f"{key}.eval_negatives = {self.eval_negatives}: must be at least 1; the paper uses 99.")
         if self.max_users < 0:
             found.append(f"{key}.max_users = {self.max_users}: must be 0 (all users) or a positive count.")
-        if self.seed < 0:
-            found.append(f"{key}.seed = {self.seed}: must be a non-negative integer.")
-        return found
+        return found + _seed_problems(self, key)
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,8 @@ class BackboneConfig:
     def problems(self, key: str) -> list[str]:
         from padirec.models import BACKBONES
 
-        found = _positive(self, key, "epochs", "patience", "batch_size", "train_negatives") + _positive_float(self, key, "lr")
+        found = _positive(self, key, "epochs", "patience", "batch_size", "train_negatives") + _positive_float(self, key, "lr") \
+            + _seed_problems(self, key)
         if not self.names:
             found.append(f"{key}.names is empty: list at least one of {', '.join(BACKBONES)}.")
         if len(set(self.names)) != len(self.names):
@@ -149,8 +152,8 @@ class SweepConfig:
                 found.append(f"{key}.objectives: unknown objective '{objective}'; known: {', '.join(OBJECTIVES)}.")
         if len(set(self.objectives)) != len(self.objectives) or not self.objectives:
             found.append(f"{key}.objectives = {self.objectives}: list each objective once, at least one.")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds, default=0) < 0:
-            found.append(f"{key}.seeds = {self.seeds}: give at least one non-negative seed, each once.")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or not all(0 <= s <= MAX_SEED for s in self.seeds):
+            found.append(f"{key}.seeds = {self.seeds}: give at least one seed in 0..{MAX_SEED}, each once.")
         found += requirement_problems(self.grid, f"{key}.grid", len(self.objectives))
         return found
 
@@ -185,7 +188,8 @@ class DiffusionConfig:
 
     def problems(self, key: str) -> list[str]:
         found = _positive(self, key, "steps", "token_size", "d_model", "layers", "heads", "train_steps", "batch_size",
-                          "sample_steps", "samples_per_requirement") + _positive_float(self, key, "lr", "beta_start", "beta_end")
+                          "sample_steps", "samples_per_requirement") + _positive_float(self, key, "lr", "beta_start", "beta_end") \
+            + _seed_problems(self, key)
         if self.schedule not in ("linear", "cosine"):
             found.append(f"{key}.schedule = {self.schedule!r}: use 'linear' or 'cosine'.")
         if self.prediction not in ("v", "epsilon"):
@@ -279,9 +283,11 @@ class Config:
 
 
 def requirement_problem(weights: list[float], n_objectives: int) -> str | None:
-    """What is wrong with one requirement vector (length, range, simplex), or None."""
+    """What is wrong with one requirement vector (length, finiteness, range, simplex), or None."""
     if len(weights) != n_objectives:
         return f"needs {n_objectives} weights, one per objective."
+    if any(not math.isfinite(w) for w in weights):
+        return "every weight must be a finite number in [0, 1]."
     if any(not 0 <= w <= 1 for w in weights):
         return "every weight must lie in [0, 1]."
     if abs(sum(weights) - 1) > 1e-6:
@@ -302,6 +308,12 @@ def requirement_problems(grid: list[list[float]], key: str, n_objectives: int) -
     return found
 
 
+def _seed_problems(section, key: str) -> list[str]:
+    if not 0 <= section.seed <= MAX_SEED:
+        return [f"{key}.seed = {section.seed}: must be an integer in 0..{MAX_SEED}."]
+    return []
+
+
 def _positive(section, key: str, *names: str) -> list[str]:
     return [f"{key}.{name} = {getattr(section, name)}: must be a positive integer."
             for name in names if getattr(section, name) < 1]
@@ -312,45 +324,70 @@ def _positive_float(section, key: str, *names: str) -> list[str]:
             for name in names if not getattr(section, name) > 0]
 
 
-
 def load_config(path: str | Path | None = None) -> Config:
-    """Load and validate a params file; None loads the packaged smoke configuration."""
+    """Load and validate a params file; None loads the packaged smoke configuration.
+
+    A file must give every section and every key: an empty or truncated file is an error, not defaults.
+    """
     path = Path(path) if path is not None else SMOKE_PARAMS
     if not path.exists():
         raise FileNotFoundError(f"params file {path} does not exist; pass the path of params.yaml.")
+    if not path.is_file():
+        raise ConfigError(str(path), ["is not a file: pass the path of a params file such as params.yaml."])
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(str(path), [f"cannot be read as UTF-8 text ({error}): pass a readable params file."]) from error
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ConfigError(str(path), [f"not valid YAML: {error}"]) from error
-    return config_from_dict(raw, source=str(path))
+        where = " ".join(str(error).split())  # PyYAML's message spans lines
+        raise ConfigError(str(path), [f"not valid YAML: {where}"]) from error
+    if raw is None:
+        raise ConfigError(str(path), [f"is empty: a params file needs the sections {', '.join(_SECTIONS)}; "
+                                      "start from the repository's params.yaml."])
+    return config_from_dict(raw, source=str(path), complete=True)
 
 
-def config_from_dict(raw: Any, source: str = "params") -> Config:
+def config_from_dict(raw: Any, source: str = "params", complete: bool = False) -> Config:
+    """Build and validate a Config; `complete` (a whole params file) makes every missing key an error,
+    otherwise missing keys take their defaults (partial settings in code and tests)."""
     problems: list[str] = []
-    config = _build(Config, raw, "", problems)
+    config = _build(Config, raw, "", problems, complete)
     if problems:
         raise ConfigError(source, problems)
     return config
 
 
-def _build(cls: type, raw: Any, key: str, problems: list[str]):
+_SECTIONS = [f.name for f in dataclasses.fields(Config)]
+
+
+def _build(cls: type, raw: Any, key: str, problems: list[str], complete: bool = False):
     """Build dataclass `cls` from `raw`, appending every problem found instead of stopping."""
     where = key or "the top level"
     if raw is None:
+        if complete:
+            problems.append(f"{where} is empty (is it truncated?): give its keys "
+                            f"({', '.join(f.name for f in dataclasses.fields(cls))}) as in the repository's params.yaml.")
+            return cls()
         raw = {}
     if not isinstance(raw, dict):
         problems.append(f"{where} must be a mapping of keys to values, got {raw!r}.")
         return cls()
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
-    for unknown in sorted(set(raw) - known):
+    for unknown in sorted(set(raw) - known, key=str):
         problems.append(
-            f"{_join(key, unknown)} is not a known key; allowed here: {', '.join(sorted(known))}. "
+            f"{_join(key, str(unknown))} is not a known key; allowed here: {', '.join(sorted(known))}. "
             "Check the spelling or remove it."
         )
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in raw]
+    if complete and missing:
+        what = f"{key} lacks the key(s)" if key else "the file lacks the section(s)"
+        problems.append(f"{what} {', '.join(missing)} (is it truncated?): add them as in the repository's params.yaml.")
     values = {}
     for name in (f.name for f in dataclasses.fields(cls) if f.name in raw):
-        values[name] = _coerce(hints[name], raw[name], _join(key, name), problems)
+        values[name] = _coerce(hints[name], raw[name], _join(key, name), problems, complete)
     try:
         built = cls(**{k: v for k, v in values.items() if v is not _INVALID})
     except TypeError as error:  # a required field was invalid; report once
@@ -365,21 +402,21 @@ def _build(cls: type, raw: Any, key: str, problems: list[str]):
 _INVALID = object()
 
 
-def _coerce(hint: Any, value: Any, key: str, problems: list[str]):
+def _coerce(hint: Any, value: Any, key: str, problems: list[str], complete: bool = False):
     if dataclasses.is_dataclass(hint):
-        return _build(hint, value, key, problems)
+        return _build(hint, value, key, problems, complete)
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         options = [h for h in typing.get_args(hint) if h is not type(None)]
         if value is None:
             return None
-        return _coerce(options[0], value, key, problems)
+        return _coerce(options[0], value, key, problems, complete)
     if origin is list:
         (item_hint,) = typing.get_args(hint)
         if not isinstance(value, list):
             problems.append(f"{key} = {value!r}: must be a list.")
             return _INVALID
-        items = [_coerce(item_hint, item, f"{key}[{i}]", problems) for i, item in enumerate(value)]
+        items = [_coerce(item_hint, item, f"{key}[{i}]", problems, complete) for i, item in enumerate(value)]
         return _INVALID if any(item is _INVALID for item in items) else items
     if hint is dict:
         if isinstance(value, dict):
@@ -398,7 +435,10 @@ def _coerce(hint: Any, value: Any, key: str, problems: list[str]):
         return _INVALID
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            if isinstance(value, int) and abs(value) < 2**1000 or isinstance(value, float) and math.isfinite(value):
+                return float(value)
+            problems.append(f"{key} = {value!r}: must be a finite number.")  # YAML's .nan and .inf
+            return _INVALID
         problems.append(f"{key} = {value!r}: must be a number.")
         return _INVALID
     if hint is str:

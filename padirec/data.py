@@ -372,11 +372,15 @@ def sample_negatives(users: np.ndarray, seen_start: np.ndarray, seen_items: np.n
     """`count` distinct items per user, uniformly among those the user never rated."""
     seen_counts = seen_start[users + 1] - seen_start[users]
     room = n_items - seen_counts
+    if room.min() < 1:
+        raise DataError(f"user {int(users[room.argmin()])} rated every one of the {n_items} items, so no negatives "
+                        "can be sampled for prepare.eval_negatives; remove that user from the raw data.")
     if count > room.min():
         worst = int(users[room.argmin()])
         raise DataError(
             f"prepare.eval_negatives = {count} is larger than the {int(room.min())} unrated items user {worst} "
-            f"has in a catalogue of {n_items} items; lower prepare.eval_negatives."
+            f"has in a catalogue of {n_items} items; the largest value that works is {int(room.min())}: "
+            f"set prepare.eval_negatives to at most {int(room.min())} in the params file."
         )
     # Random keys per (user, item); seen items and padding get +inf, the `count` smallest keys win.
     keys = rng.random((len(users), n_items + 1))

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+
+from padirec.progress import bar as progress_bar
 
 __all__ = [
     "NoiseSchedule",
@@ -149,10 +150,26 @@ class AdaLNBlock(nn.Module):
         nn.init.zeros_(self.modulation[-1].weight)
         nn.init.zeros_(self.modulation[-1].bias)
 
+    def self_attention(self, h: Tensor) -> Tensor:
+        """Multi-head self-attention over the tokens of each sample, with the weights of `self.attn`.
+
+        Written with matmul and softmax rather than by calling the module: torch.func.vmap has
+        batching rules for these (it has none for the fused CPU attention kernel), so stacks of
+        denoisers train as one (`train_diffusion_stack`). Same result as `self.attn(h, h, h)`.
+        """
+        batch, tokens, width = h.shape
+        heads = self.attn.num_heads
+        q, k, v = F.linear(h, self.attn.in_proj_weight, self.attn.in_proj_bias).chunk(3, dim=-1)
+        q, k, v = (part.reshape(batch, tokens, heads, width // heads).transpose(1, 2) for part in (q, k, v))
+        weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(width // heads), dim=-1)
+        weights = F.dropout(weights, self.attn.dropout, self.training)
+        mixed = (weights @ v).transpose(1, 2).reshape(batch, tokens, width)
+        return self.attn.out_proj(mixed)
+
     def forward(self, x: Tensor, c: Tensor) -> Tensor:
         shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(c).chunk(6, dim=-1)
         h = modulate(self.norm1(x), shift1, scale1)
-        x = x + gate1[:, None] * self.attn(h, h, h, need_weights=False)[0]
+        x = x + gate1[:, None] * self.self_attention(h)
         h = modulate(self.norm2(x), shift2, scale2)
         return x + gate2[:, None] * self.mlp(h)
 
@@ -259,11 +276,9 @@ class Diffusion(nn.Module):
     def n_params(self) -> int:
         return self.denoiser.n_params
 
-    def loss(self, x0: Tensor, cond: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """MSE between the model output and the v (or epsilon) target at a uniform random t.
-
-        Each sample's condition is dropped with probability cond_drop_prob (CFG training).
-        """
+    def training_inputs(self, x0: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(x_t, t, condition-drop mask, target) for a batch x0: a uniform random t per sample, the
+        condition dropped with probability cond_drop_prob (CFG training), the v (or epsilon) target."""
         batch = x0.shape[0]
         gen_device = generator.device if generator is not None else x0.device
         t = torch.randint(
@@ -271,10 +286,13 @@ class Diffusion(nn.Module):
         ).to(x0.device)
         noise = _randn(tuple(x0.shape), x0, generator)
         drop = torch.rand(batch, generator=generator, device=gen_device).to(x0.device)
-        cond_mask = drop < self.cond_drop_prob
-
         x_t = self.schedule.add_noise(x0, noise, t)
         target = self.schedule.velocity(x0, noise, t) if self.prediction == "v" else noise
+        return x_t, t, drop < self.cond_drop_prob, target
+
+    def loss(self, x0: Tensor, cond: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """MSE between the model output and the v (or epsilon) target at a uniform random t."""
+        x_t, t, cond_mask, target = self.training_inputs(x0, generator)
         return F.mse_loss(self.denoiser(x_t, t, cond, cond_mask), target)
 
     def guided_output(self, x_t: Tensor, t: Tensor, cond: Tensor, guidance_scale: float) -> Tensor:
@@ -389,6 +407,7 @@ def train_diffusion(
     ema_decay: float = 0.999,
     seed: int = 0,
     progress: bool = False,
+    desc: str = "diffusion steps",
 ) -> tuple[EMA, list[float]]:
     """Adam on `diffusion.loss` over random batches (drawn with replacement); returns (EMA, losses).
 
@@ -398,12 +417,12 @@ def train_diffusion(
     """
     torch.manual_seed(seed)
     generator = torch.Generator(device=x0.device).manual_seed(seed)
-    optimizer = torch.optim.Adam(diffusion.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(diffusion.parameters(), lr=lr, fused=True)  # one kernel, not ~10 ops per tensor
     ema = EMA(diffusion, ema_decay)
     diffusion.train()
 
     losses: list[float] = []
-    bar = tqdm(range(steps), desc="diffusion", disable=not progress)
+    bar = progress_bar(range(steps), desc=desc, show=progress)
     for _ in bar:
         idx = torch.randint(0, x0.shape[0], (batch_size,), generator=generator, device=x0.device)
         loss = diffusion.loss(x0[idx], cond[idx], generator=generator)
@@ -412,6 +431,77 @@ def train_diffusion(
         optimizer.step()
         ema.update(diffusion)
         losses.append(loss.item())
-        if progress:
-            bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
+        if progress and len(losses) % 50 == 0:
+            bar.set_postfix(loss=f"{sum(losses[-50:]) / 50:.4f}", refresh=False)
     return ema, losses
+
+
+def train_diffusion_stack(
+    diffusions: list[Diffusion],
+    x0s: list[Tensor],
+    conds: list[Tensor],
+    seeds: list[int],
+    steps: int,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    ema_decay: float = 0.999,
+    progress: bool = False,
+    desc: str = "diffusion steps",
+) -> tuple[list[EMA], list[list[float]]]:
+    """`train_diffusion` for several models of one architecture at once, as one stacked model.
+
+    Model i keeps its own data (x0s[i], conds[i]), its own random stream seeded by seeds[i]
+    (drawn in the same order as `train_diffusion`) and its own EMA; their denoisers run as one
+    `torch.func.vmap` over stacked weights, and one Adam step updates all of them. Adam is
+    elementwise and the summed loss gives each model its own gradient, so each model trains as
+    it would alone, up to floating-point order. Returns one (EMA, losses) per model, and leaves
+    the trained weights in `diffusions`.
+    """
+    from torch.func import functional_call, stack_module_state, vmap
+
+    shapes = {tuple((name, tuple(p.shape)) for name, p in d.denoiser.named_parameters()) for d in diffusions}
+    if len(shapes) != 1:
+        raise ValueError("train_diffusion_stack needs denoisers of one architecture; group them by shape first")
+    for d in diffusions:
+        d.train()
+    denoisers = [d.denoiser for d in diffusions]
+    stacked, buffers = stack_module_state(denoisers)
+    stacked = {name: value.detach().clone().requires_grad_(True) for name, value in stacked.items()}
+    averaged = {name: value.detach().clone() for name, value in stacked.items()}
+    skeleton = copy.deepcopy(denoisers[0]).to("meta")
+
+    def denoise(weights, held, x_t, t, cond, mask):
+        return functional_call(skeleton, (weights, held), (x_t, t, cond, mask))
+
+    forward = vmap(denoise)
+    optimizer = torch.optim.Adam(list(stacked.values()), lr=lr, fused=True)
+    generators = [torch.Generator(device=x0.device).manual_seed(seed) for x0, seed in zip(x0s, seeds)]
+    losses: list[Tensor] = []
+    bar = progress_bar(range(steps), desc=desc, show=progress)
+    for _ in bar:
+        batches = []
+        for diffusion, x0, cond, generator in zip(diffusions, x0s, conds, generators):
+            idx = torch.randint(0, x0.shape[0], (batch_size,), generator=generator, device=x0.device)
+            x_t, t, mask, target = diffusion.training_inputs(x0[idx], generator)
+            batches.append((x_t, t, cond[idx], mask, target))
+        x_t, t, cond, mask, target = (torch.stack(part) for part in zip(*batches))
+        per_model = ((forward(stacked, buffers, x_t, t, cond, mask) - target) ** 2).mean(dim=(1, 2))
+        optimizer.zero_grad(set_to_none=True)
+        per_model.sum().backward()
+        optimizer.step()
+        with torch.no_grad():
+            for name, value in stacked.items():
+                averaged[name].lerp_(value, 1.0 - ema_decay)
+        losses.append(per_model.detach())
+        if progress and len(losses) % 50 == 0:
+            bar.set_postfix(loss=f"{torch.stack(losses[-50:]).mean():.4f}", refresh=False)
+
+    emas, history = [], torch.stack(losses).T.tolist() if losses else [[] for _ in diffusions]
+    with torch.no_grad():
+        for index, diffusion in enumerate(diffusions):
+            ema = EMA(diffusion, ema_decay)
+            for name, parameter in diffusion.denoiser.named_parameters():
+                parameter.copy_(stacked[name][index])
+                ema.model.denoiser.get_parameter(name).copy_(averaged[name][index])
+            emas.append(ema)
+    return emas, history

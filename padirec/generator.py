@@ -16,10 +16,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from padirec.artifacts import AdapterSweep, load_payload
+from padirec.artifacts import AdapterSweep, check_finite, check_made_for, load_payload, load_state, save_payload
 from padirec.config import DiffusionConfig
 from padirec.diffusion import Diffusion, NoiseSchedule, ParameterDenoiser, train_diffusion
-from padirec.io import atomic_path
 
 if TYPE_CHECKING:
     from padirec.config import Config
@@ -62,7 +61,7 @@ class Generator:
     objectives: list[str]
     n_params: int
     losses: list[float]
-    train_seconds: float
+    train_seconds: float  # of the training that made it; NaN once loaded (not saved: it differs every run)
 
     def generate(self, weights: np.ndarray | Tensor, guidance: float | None = None, steps: int | None = None,
                  seed: int = 0, sampler: str | None = None) -> Tensor:
@@ -82,26 +81,50 @@ class Generator:
         return self.normaliser.decode(sample)
 
     def save(self, path: Path, backbone: str) -> None:
+        """Write the generator with the backbone it serves, so a load for another backbone is refused.
+
+        The training time is left out: it differs on every run, and the file's bytes (its DVC hash)
+        must depend only on the model; train_generators records the time in its table instead.
+        """
         payload = {"format": GENERATOR_FORMAT, "backbone": backbone, "config": asdict(self.config),
                    "objectives": self.objectives, "n_params": self.n_params,
                    "state_dict": self.diffusion.state_dict(), "mean": self.normaliser.mean,
-                   "scale": self.normaliser.scale, "losses": self.losses, "train_seconds": self.train_seconds}
-        with atomic_path(path) as tmp:
-            torch.save(payload, tmp)
+                   "scale": self.normaliser.scale, "losses": self.losses}
+        save_payload(payload, path)
 
     @classmethod
-    def load(cls, path: Path, sampling: DiffusionConfig | None = None) -> "Generator":
+    def load(cls, path: Path, sampling: DiffusionConfig | None = None, backbone: str | None = None,
+             objectives: list[str] | None = None) -> "Generator":
         """A saved generator; `sampling` (e.g. the current params' diffusion section) supplies the sampler,
-        its steps and the guidance scale, which do not change the trained model."""
-        payload = load_payload(path, "diffusion", "generator", GENERATOR_FORMAT)
-        config = DiffusionConfig(**payload["config"])
+        its steps and the guidance scale, which do not change the trained model. `backbone` and
+        `objectives`, when given, must be the ones it was trained for."""
+        payload = load_payload(path, "diffusion", "generator", GENERATOR_FORMAT,
+                               keys=("backbone", "config", "objectives", "n_params", "state_dict", "mean", "scale",
+                                     "losses"))
+        check_made_for(path, "backbone", payload["backbone"], backbone, "diffusion")
+        check_made_for(path, "objectives", payload["objectives"], objectives, "diffusion")
+        n_params = payload["n_params"]
+        if not isinstance(n_params, int) or n_params < 1 or not isinstance(payload["objectives"], list) \
+                or not payload["objectives"] or not isinstance(payload["config"], dict):
+            raise ValueError(f"{path} records n_params = {n_params!r} and objectives {payload['objectives']!r}: not a "
+                             "valid generator; re-run the 'diffusion' stage (dvc repro -f diffusion).")
+        for name in ("mean", "scale"):
+            if not torch.is_tensor(payload[name]) or tuple(payload[name].shape) != (n_params,):
+                raise ValueError(f"{path}: the normaliser's {name} does not have shape [{n_params}]; re-run the "
+                                 "'diffusion' stage (dvc repro -f diffusion).")
+        check_finite(path, {**payload["state_dict"], "mean": payload["mean"], "scale": payload["scale"]}, "diffusion")
+        try:
+            config = DiffusionConfig(**payload["config"])
+        except TypeError as error:
+            raise ValueError(f"{path} records diffusion settings this version does not know ({error}); re-run the "
+                             "'diffusion' stage (dvc repro -f diffusion).") from error
         if sampling is not None:
             config = replace(config, **{key: getattr(sampling, key) for key in SAMPLING_KEYS})
-        diffusion = build_diffusion(config, payload["n_params"], len(payload["objectives"]))
-        diffusion.load_state_dict(payload["state_dict"])
+        diffusion = build_diffusion(config, n_params, len(payload["objectives"]))
+        load_state(diffusion, payload["state_dict"], path, "diffusion")
         diffusion.eval()
         return cls(diffusion, Normaliser(payload["mean"], payload["scale"]), config, payload["objectives"],
-                   payload["n_params"], payload["losses"], payload["train_seconds"])
+                   n_params, payload["losses"], payload.get("train_seconds", float("nan")))
 
 
 def build_diffusion(config: DiffusionConfig, n_params: int, cond_dim: int) -> Diffusion:
@@ -120,7 +143,7 @@ def training_pairs(sweep: AdapterSweep) -> tuple[Tensor, Tensor]:
 
 
 def train_generator(sweep: AdapterSweep, config: DiffusionConfig, replicate: int = 0,
-                    progress: bool = True) -> Generator:
+                    progress: bool = True, desc: str = "generator steps") -> Generator:
     """Fit the normaliser and train the conditional diffusion model with classifier-free guidance.
 
     Initialisation, batches and noise are seeded by config.seed + replicate (the replicate is the
@@ -134,26 +157,29 @@ def train_generator(sweep: AdapterSweep, config: DiffusionConfig, replicate: int
     started = time.perf_counter()
     ema, losses = train_diffusion(diffusion, normaliser.encode(vectors), weights, steps=config.train_steps,
                                   batch_size=config.batch_size, lr=config.lr, ema_decay=config.ema_decay,
-                                  seed=seed, progress=progress)
+                                  seed=seed, progress=progress, desc=desc)
     seconds = time.perf_counter() - started
     sampling = ema.model
     sampling.eval()
     return Generator(sampling, normaliser, config, list(sweep.objectives), vectors.shape[1], losses, seconds)
 
 
-def train_generators(cfg: "Config", out: "Paths", progress: bool = False) -> list[dict]:
+def train_generators(cfg: "Config", out: "Paths", progress: bool = True) -> list[dict]:
     """Train and save every generator the evaluation needs; one record per generator.
 
     Per backbone and sweep seed, one generator on that seed's adapters over the whole grid, and one
     per `diffusion.density_grids` entry on only those requirements (the grid-density ablation).
     """
     runs = []
+    total = len(cfg.backbone.names) * len(cfg.sweep.seeds) * (1 + len(cfg.diffusion.density_grids))
     for name in cfg.backbone.names:
         sweep = AdapterSweep.load(out.sweep(name))
         for seed in cfg.sweep.seeds:
             for grid in [None, *cfg.diffusion.density_grids]:
                 subset = sweep.subset(seed, grid)
-                trained = train_generator(subset, cfg.diffusion, replicate=seed, progress=progress)
+                what = "whole grid" if grid is None else f"{len(grid)}-point grid"
+                trained = train_generator(subset, cfg.diffusion, replicate=seed, progress=progress,
+                                          desc=f"generator {len(runs) + 1}/{total} ({name}, seed {seed}, {what})")
                 grid_size = None if grid is None else len(grid)
                 trained.save(out.generator(name, seed, grid_size), name)
                 runs.append({"backbone": name, "seed": seed, "grid": "full" if grid is None else "density",

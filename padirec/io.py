@@ -43,6 +43,12 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def write_bytes(path: str | os.PathLike, payload: bytes) -> None:
+    """Write bytes atomically (serialise in memory first, so the bytes never depend on the temporary name)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(payload)
+
+
 def write_json(path: str | os.PathLike, obj) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 

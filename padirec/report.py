@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from padirec import io
 from padirec.io import atomic_path, write_text
 
 
@@ -15,6 +16,22 @@ def save_table(table: pd.DataFrame, stem: Path) -> None:
     readable = table.map(format_number)
     write_text(stem.with_suffix(".md"), readable.to_markdown(disable_numparse=True) + "\n")
     write_text(stem.with_suffix(".csv"), table.to_csv())
+
+
+def save_metric_files(entries: dict[tuple[str, ...], dict], folder: Path) -> None:
+    """One small JSON per key (`folder`/a/b.json for key (a, b)): `dvc metrics show` then lists one
+    row per file with the same few columns, instead of one row of hundreds."""
+    for key, values in entries.items():
+        io.write_json(folder.joinpath(*key[:-1], f"{key[-1]}.json"), values)
+
+
+def save_curves(frame: pd.DataFrame, folder: Path, by: list[str], columns: list[str]) -> None:
+    """The seed mean of `columns` per group of `by`, one CSV per group (`folder`/a-b.csv), ordered by the
+    first column: the data `dvc plots show` draws."""
+    for key, group in frame.groupby(by, sort=False):
+        means = group.groupby(columns[0], sort=True)[columns[1:]].mean().reset_index()
+        name = "-".join(str(part) for part in (key if isinstance(key, tuple) else (key,)))
+        write_text(folder / f"{name}.csv", means.round(6).to_csv(index=False))
 
 
 def format_number(value) -> str:

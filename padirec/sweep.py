@@ -39,7 +39,8 @@ def run_sweep(name: str, model: SequentialRecommender, dataset: Dataset, config:
 
     checkpoints, rows, curves, tune_seconds = [], [], [], []
     for seed in config.seeds:
-        run = tune_adapters(model, states, targets, categories, weights, config, seed)
+        run = tune_adapters(model, states, targets, categories, weights, config, seed,
+                            desc=f"{name} seed {seed}: {len(weights)} requirements, epochs")
         tune_seconds.append(run.seconds)
         checkpoints.append(run.checkpoints)
         curves.append(run.curve.assign(seed=seed))

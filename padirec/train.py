@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from padirec.config import BackboneConfig, SweepConfig
 from padirec.data import Dataset
 from padirec.evaluation import EvaluationSet, backbone_states, evaluate_states
 from padirec.losses import bpr_softmax_loss, diversity_loss
 from padirec.models import Adapter, SequentialRecommender, apply_adapter, build_backbone
+from padirec.progress import bar as progress_bar
 
 
 def training_windows(dataset: Dataset) -> tuple[Tensor, Tensor]:
@@ -62,7 +62,7 @@ def train_backbone(name: str, dataset: Dataset, config: BackboneConfig, valid: E
     inputs, targets = training_windows(dataset)
     best, best_epoch, best_state, rows, stale = -1.0, 0, None, [], 0
     started = time.perf_counter()
-    for epoch in tqdm(range(1, config.epochs + 1), desc=f"{name} epochs", leave=False):
+    for epoch in progress_bar(range(1, config.epochs + 1), desc=f"{name}: epochs (early stopping may end sooner)"):
         model.train()
         order = torch.randperm(len(inputs), generator=generator)
         losses = []
@@ -152,7 +152,7 @@ def training_batches(model: SequentialRecommender, states: Tensor, targets: Tens
 
 def tune_adapters(model: SequentialRecommender, states: Tensor, targets: Tensor, item_categories: Tensor,
                   weights: np.ndarray, config: SweepConfig, seed: int, objectives: list[str] | None = None,
-                  progress: bool = True) -> SweepRun:
+                  progress: bool = True, desc: str = "adapter epochs") -> SweepRun:
     """Tune one adapter per requirement vector on sum_k w_k L_k, all as one stacked model.
 
     `states` [N, d] are the frozen backbone's states of the training examples and `targets` [N]
@@ -170,7 +170,7 @@ def tune_adapters(model: SequentialRecommender, states: Tensor, targets: Tensor,
     kept, kept_epochs, rows = [], [], []
     started = time.perf_counter()
     first_kept = config.epochs - config.keep_checkpoints + 1
-    for epoch in tqdm(range(1, config.epochs + 1), desc="adapter epochs", leave=False, disable=not progress):
+    for epoch in progress_bar(range(1, config.epochs + 1), desc=desc, show=progress):
         totals = torch.zeros(len(objectives), len(weights_t))
         for batch, scores_of in training_batches(model, states, targets, config, generator):
             scores, candidates = scores_of(flat)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -73,6 +75,17 @@ def test_recommend_lists_unseen_titled_movies(root, capsys):
         assert item["item"] not in consumed and item["title"] and item["genres"]
 
 
+def refused(code: int, stderr: str, option: str, *unwritten) -> None:
+    """Bad input: exit status 2, one `error:` line naming the option, and no file written."""
+    assert code == 2, stderr
+    assert stderr.startswith("error: ") and stderr.count("\n") == 1, stderr
+    assert option in stderr, stderr
+    for path in unwritten:
+        assert not path.exists(), path
+        if path.parent.is_dir():  # nor a stray temporary file beside it
+            assert not list(path.parent.glob(f".{path.name}.*")), path
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["generate", "--backbone", "sasrec", "--weights", "0.3,0.8", "--out", "x.npz"], "sum to 1"),
     (["generate", "--backbone", "sasrec", "--weights", "1.2,-0.2", "--out", "x.npz"], "lie in [0, 1]"),
@@ -88,11 +101,186 @@ def test_bad_input_exits_2_with_a_message(root, capsys, arguments, message):
     assert code == 2 and message in stderr
 
 
-def test_wrong_size_adapter_and_missing_artifacts(root, tmp_path, capsys):
-    wrong = tmp_path / "wrong.npz"
-    np.savez(wrong, adapter=np.zeros(10, dtype=np.float32))
-    code, _, stderr = run(capsys, "--root", str(root), "evaluate", "--backbone", "sasrec", "--adapter", str(wrong))
-    assert code == 2 and "has 10 parameters; backbone sasrec needs 1096" in stderr
+GENERATE = ["generate", "--backbone", "sasrec", "--weights", "0.5,0.5"]
+RECOMMEND = ["recommend", "--backbone", "sasrec", "--weights", "0.5,0.5", "--user", "1"]
+
+
+@pytest.mark.parametrize("arguments, option", [
+    (GENERATE + ["--guidance", "nan"], "--guidance nan"),
+    (GENERATE + ["--guidance", "inf"], "--guidance inf"),
+    (GENERATE + ["--guidance", "-0.5"], "--guidance -0.5"),
+    (GENERATE + ["--steps", "0"], "--steps 0"),
+    (GENERATE + ["--steps", "101"], "--steps 101"),  # smoke diffusion.steps is 100
+    (GENERATE + ["--seed", "-1"], "--seed -1"),
+    (GENERATE + ["--seed", str(2**32)], f"--seed {2**32}"),
+    (["generate", "--backbone", "sasrec", "--weights", "nan,nan"], "--weights 'nan,nan'"),
+    (["generate", "--backbone", "sasrec", "--weights", "inf,0"], "--weights 'inf,0'"),
+    (["generate", "--backbone", "sasrec", "--weights", "0.5,"], "--weights '0.5,'"),
+    (["generate", "--backbone", "sasrec", "--weights", ""], "--weights ''"),
+    (["tune", "--backbone", "gru4rec", "--weights", "1,0", "--seed", "-3"], "--seed -3"),
+])
+def test_numbers_must_be_finite_and_in_range(root, tmp_path, capsys, arguments, option):
+    out = tmp_path / "adapter.npz"
+    if "--out" not in arguments:
+        arguments = arguments + ["--out", str(out)]
+    code, stdout, stderr = run(capsys, "--root", str(root), *arguments)
+    refused(code, stderr, option, out)
+    assert stdout == ""
+
+
+@pytest.mark.parametrize("arguments, option", [
+    (RECOMMEND + ["-k", "0"], "-k 0"),
+    (RECOMMEND + ["-k", "5000"], "-k 5000"),  # more than the catalogue
+    (RECOMMEND + ["--guidance", "nan"], "--guidance nan"),
+    (["recommend", "--backbone", "sasrec", "--weights", "0.5,0.5", "--user", ""], "--user ''"),
+    (["recommend", "--backbone", "sasrec", "--weights", "0.5,0.5", "--user", " "], "--user ' '"),
+    (["recommend", "--backbone", "sasrec", "--weights", "0.5,0.5", "--user", "no-such-user"], "--user 'no-such-user'"),
+])
+def test_recommend_checks_k_and_the_user(root, capsys, arguments, option):
+    code, stdout, stderr = run(capsys, "--root", str(root), *arguments)
+    refused(code, stderr, option)
+    assert stdout == ""
+    if "--user" in option:
+        assert "e.g. 1, 2, 3" in stderr  # example valid ids
+
+
+def test_k_up_to_the_unconsumed_items_is_served(root, capsys):
+    code, _, stderr = run(capsys, "--root", str(root), *RECOMMEND, "-k", "5000")
+    largest = int(stderr.split("give -k ")[1].split()[0])
+    code, stdout, _ = run(capsys, "--root", str(root), *RECOMMEND, "-k", str(largest))
+    assert code == 0 and len(json.loads(stdout)["recommendations"]) == largest
+
+
+def test_argparse_mistakes_are_one_line_too(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["generate", "--backbone", "sasrec", "--weights", "0.5,0.5", "--seed", "x", "--out", "x.npz"])
+    stderr = capsys.readouterr().err
+    assert exit_.value.code == 2 and stderr.startswith("error: ") and stderr.count("\n") == 1 and "--seed" in stderr
+
+
+def write_adapter(path, **arrays):
+    defaults = {"adapter": np.zeros(1096, dtype=np.float32), "backbone": np.array("sasrec"),
+                "objectives": np.array(["acc", "div"])}
+    np.savez(path, **{**defaults, **arrays})
+    return path
+
+
+def test_adapter_made_for_another_backbone_is_refused(root, tmp_path, capsys):
+    made = tmp_path / "gru4rec_adapter.npz"
+    code, _, _ = run(capsys, "--root", str(root), "generate", "--backbone", "gru4rec", "--weights", "0.5,0.5",
+                     "--out", str(made))
+    assert code == 0
+    assert [str(o) for o in np.load(made)["objectives"]] == ["acc", "div"]
+    code, stdout, stderr = run(capsys, "--root", str(root), "evaluate", "--backbone", "sasrec", "--adapter", str(made))
+    refused(code, stderr, "--adapter")
+    assert "made for backbone gru4rec, not sasrec" in stderr and stdout == ""
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"objectives": np.array(["acc", "div", "nov"])}, "made for objectives ['acc', 'div', 'nov']"),
+    ({"adapter": np.full(1096, np.nan, dtype=np.float32)}, "NaN or inf"),
+    ({"adapter": np.full(1096, np.inf, dtype=np.float32)}, "NaN or inf"),
+    ({"adapter": np.zeros(10, dtype=np.float32)}, "shape [10]; backbone sasrec needs 1096"),
+    ({"adapter": np.zeros((2, 548), dtype=np.float32)}, "shape [2, 548]"),
+    ({"adapter": np.array(["x"] * 1096)}, "floating-point"),
+])
+def test_bad_adapter_files_are_refused(root, tmp_path, capsys, arrays, message):
+    path = write_adapter(tmp_path / "adapter.npz", **arrays)
+    code, stdout, stderr = run(capsys, "--root", str(root), "evaluate", "--backbone", "sasrec", "--adapter", str(path))
+    refused(code, stderr, "--adapter")
+    assert message in stderr and stdout == ""
+
+
+def test_foreign_adapter_files_are_refused(root, tmp_path, capsys):
+    unlabelled = tmp_path / "unlabelled.npz"
+    np.savez(unlabelled, adapter=np.zeros(1096, dtype=np.float32))
+    text = tmp_path / "adapter.txt"
+    text.write_text("not an archive")
+    for path, message in ((unlabelled, "does not record the backbone"), (text, "not an .npz"), (tmp_path, "not a file")):
+        code, _, stderr = run(capsys, "--root", str(root), "evaluate", "--backbone", "sasrec", "--adapter", str(path))
+        refused(code, stderr, "--adapter")
+        assert message in stderr
+
+
+@pytest.mark.parametrize("command", [
+    ["generate", "--backbone", "sasrec", "--weights", "0.5,0.5"],
+    ["tune", "--backbone", "gru4rec", "--weights", "1,0"],
+])
+def test_unusable_out_is_refused_before_any_work(tmp_path, capsys, command):
+    # An empty output root: the out check must come before loading (or tuning with) any artifact.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    regular = tmp_path / "some_file.txt"
+    regular.write_text("a file, not a folder")
+    (empty / "data").mkdir()
+    cases = [(tmp_path, "is a folder"), (tmp_path / "missing" / "adapter.npz", "does not exist"),
+             (regular / "adapter.npz", "is a file, not a folder"), (empty / "data" / "adapter.npz", "dvc repro keeps")]
+    for out, message in cases:
+        code, _, stderr = run(capsys, "--root", str(empty), *command, "--out", str(out))
+        refused(code, stderr, f"--out {out}", *([] if out.is_dir() else [out]))
+        assert message in stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "some_file.txt"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_out_folder_is_refused(tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        code, _, stderr = run(capsys, "generate", "--backbone", "sasrec", "--weights", "0.5,0.5",
+                              "--out", str(locked / "adapter.npz"))
+        refused(code, stderr, "--out", locked / "adapter.npz")
+        assert "cannot write" in stderr
+    finally:
+        locked.chmod(0o700)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "is empty"),
+    ("data:\n", "lacks the section(s) prepare, backbone, sweep, diffusion, evaluate"),
+    ("data: [unclosed\n", "not valid YAML"),
+])
+def test_empty_truncated_or_invalid_params_are_refused(tmp_path, capsys, text, message):
+    params = tmp_path / "params.yaml"
+    params.write_text(text)
+    out = tmp_path / "adapter.npz"
+    code = cli.main(["--params", str(params), "generate", "--backbone", "sasrec", "--weights", "0.5,0.5", "--out", str(out)])
+    stderr = capsys.readouterr().err
+    refused(code, stderr, f"--params {params}", out)
+    assert message in stderr
+
+
+def test_truncated_copy_of_the_params_is_refused(repo, tmp_path, capsys):
+    params = tmp_path / "params.yaml"
+    params.write_text((repo / "params.yaml").read_text()[:2000])
+    code = cli.main(["--params", str(params), "generate", "--backbone", "sasrec", "--weights", "0.5,0.5", "--out", "x.npz"])
+    stderr = capsys.readouterr().err
+    refused(code, stderr, "--params")
+    assert "(is it truncated?)" in stderr
+
+
+def copy_artifact(source, target):
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source, target)
+
+
+def test_artifacts_of_another_backbone_are_refused(root, tmp_path, capsys):
+    """A generator or backbone saved for sasrec, placed where gru4rec's belongs, names both backbones."""
+    real, swapped = paths.Paths(root), paths.Paths(tmp_path)
+    copy_artifact(real.dataset, swapped.dataset)
+    copy_artifact(real.generator("sasrec", 0), swapped.generator("gru4rec", 0))
+    copy_artifact(real.backbone("sasrec"), swapped.backbone("gru4rec"))
+    out = tmp_path / "adapter.npz"
+    code, _, stderr = run(capsys, "--root", str(tmp_path), "generate", "--backbone", "gru4rec", "--weights", "0.5,0.5",
+                          "--out", str(out))
+    refused(code, stderr, "backbone sasrec, not gru4rec", out)
+    code, _, stderr = run(capsys, "--root", str(tmp_path), "tune", "--backbone", "gru4rec", "--weights", "0.5,0.5",
+                          "--out", str(out))
+    refused(code, stderr, "backbone sasrec, not gru4rec", out)
+
+
+def test_missing_artifacts_name_their_stage(tmp_path, capsys):
     code, _, stderr = run(capsys, "--root", str(tmp_path), "generate", "--backbone", "sasrec", "--weights", "0.5,0.5",
                           "--out", str(tmp_path / "x.npz"))
-    assert code == 2 and "run the 'diffusion' stage" in stderr
+    refused(code, stderr, "run the 'diffusion' stage", tmp_path / "x.npz")

@@ -105,3 +105,50 @@ def test_shipped_params_list_the_evaluation_section():
     assert len(cfg.sweep.seeds) >= 3
     assert all(round(w, 6) in {round(g[0], 6) for g in cfg.sweep.grid} for grid in cfg.diffusion.density_grids
                for w in grid)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", "is empty: a params file needs the sections data, prepare, backbone, sweep, diffusion, evaluate"),
+    ("# only a comment\n", "is empty"),
+    ("data:\n", "the file lacks the section(s) prepare, backbone, sweep, diffusion, evaluate"),
+    ("data:\n", "data is empty (is it truncated?): give its keys (name, raw_dir, columns, user_attributes)"),
+    ("- 1\n- 2\n", "the top level must be a mapping"),
+])
+def test_empty_or_partial_files_are_errors_not_defaults(tmp_path, text, expected):
+    params = tmp_path / "params.yaml"
+    params.write_text(text)
+    with pytest.raises(config.ConfigError) as error:
+        config.load_config(params)
+    assert expected in str(error.value)
+
+
+@pytest.mark.parametrize("cut", [300, 1200, 2600, 5200, -60])
+def test_truncated_params_files_are_errors(tmp_path, cut):
+    params = tmp_path / "params.yaml"
+    params.write_text((paths.repo_root(__file__) / "params.yaml").read_text()[:cut])
+    with pytest.raises(config.ConfigError, match=r"(lacks the (section|key)\(s\) .*|is empty )\(is it truncated\?\)|not valid YAML"):
+        config.load_config(params)
+
+
+def test_smoke_config_gives_every_key():
+    """The packaged smoke configuration is a complete params file (load_config(None) reads it)."""
+    assert config.load_config(config.SMOKE_PARAMS).data == config.DataConfig()
+
+
+def test_unreadable_params_and_non_finite_numbers(tmp_path):
+    with pytest.raises(config.ConfigError, match="is not a file"):
+        config.load_config(tmp_path)
+    binary = tmp_path / "params.yaml"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(config.ConfigError, match="cannot be read as UTF-8 text"):
+        config.load_config(binary)
+    raw = {"prepare": {"min_rating": float("nan")}, "diffusion": {"guidance": float("inf"), "lr": float("-inf")},
+           "sweep": {"seeds": [0, 2**40]}, "backbone": {"seed": -1}}
+    with pytest.raises(config.ConfigError) as error:
+        config.config_from_dict(raw)
+    message = str(error.value)
+    for expected in ("prepare.min_rating = nan: must be a finite number", "diffusion.guidance = inf: must be a finite number",
+                     "diffusion.lr = -inf: must be a finite number", "sweep.seeds = [0, 1099511627776]: give at least one seed in 0..",
+                     "backbone.seed = -1: must be an integer in 0..4294967295"):
+        assert expected in message
+    assert config.requirement_problem([float("nan"), 1.0], 2) == "every weight must be a finite number in [0, 1]."

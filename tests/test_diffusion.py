@@ -14,8 +14,10 @@ from padirec.diffusion import (
     Diffusion,
     NoiseSchedule,
     ParameterDenoiser,
+    AdaLNBlock,
     ddim_timesteps,
     train_diffusion,
+    train_diffusion_stack,
 )
 
 P, K = 21, 2  # 21 is not a multiple of token_size 8: exercises padding/truncation
@@ -373,6 +375,40 @@ def test_train_diffusion_is_deterministic():
     for pa, pb in zip(ema_a.model.parameters(), ema_b.model.parameters()):
         torch.testing.assert_close(pa, pb, rtol=0, atol=0)
     assert isinstance(ema_a.model, Diffusion)
+
+
+def test_hand_written_attention_equals_the_module():
+    torch.manual_seed(0)
+    block = AdaLNBlock(32, 4).eval()
+    h = torch.randn(5, 7, 32)
+    torch.testing.assert_close(block.self_attention(h), block.attn(h, h, h, need_weights=False)[0])
+
+
+def test_stacked_training_equals_training_each_model_alone():
+    """Three models with their own data sizes, seeds and EMA: the stack reproduces each one's losses
+    and EMA weights from training alone, up to floating-point summation order."""
+    data = [inputs(batch=size, seed=size) for size in (32, 12, 20)]
+    seeds = [0, 1, 2]
+
+    def model(seed):
+        return Diffusion(perturb_modulation(tiny_denoiser(seed=seed)), NoiseSchedule.create(steps=20))
+
+    alone = [train_diffusion(model(seed), x0, cond, steps=12, batch_size=8, lr=3e-3, ema_decay=0.7, seed=seed)
+             for seed, (x0, _, cond) in zip(seeds, data)]
+    models = [model(seed) for seed in seeds]
+    emas, losses = train_diffusion_stack(models, [x0 for x0, _, _ in data], [cond for _, _, cond in data], seeds,
+                                         steps=12, batch_size=8, lr=3e-3, ema_decay=0.7)
+    x, t, cond = inputs(batch=6)
+    for (ema, history), stacked_ema, stacked_history in zip(alone, emas, losses):
+        assert stacked_history == pytest.approx(history, rel=1e-4, abs=1e-6)
+        # Outputs, not raw weights: the key bias gets a zero gradient (softmax ignores a shift), and
+        # Adam turns the rounding noise of that zero into steps of size lr in either path.
+        torch.testing.assert_close(stacked_ema.model.denoiser(x, t, cond), ema.model.denoiser(x, t, cond),
+                                   rtol=1e-4, atol=1e-4)
+    assert losses[0] != losses[1]  # each model drew its own batches and noise
+    with pytest.raises(ValueError, match="one architecture"):
+        train_diffusion_stack([models[0], Diffusion(tiny_denoiser(n_params=9), NoiseSchedule.create(steps=20))],
+                              [data[0][0], data[0][0][:, :9]], [data[0][2]] * 2, [0, 1], steps=1)
 
 
 def test_learns_condition_dependent_parameter_vectors():

@@ -7,6 +7,8 @@ params.yaml's. A change to code, notebooks or params without `dvc repro` fails h
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 
 import pytest
 import yaml
@@ -14,13 +16,26 @@ import yaml
 from padirec import paths
 
 ROOT = paths.repo_root(__file__)
-PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+PIPELINE = DVC_YAML["stages"]
+VARS = {key: value for entry in DVC_YAML.get("vars", []) for key, value in entry.items()}
 LOCK = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
 def md5(path) -> str:
+    """DVC's hash of a file, or of a folder: the md5 of its sorted (relpath, md5) listing, plus `.dir`."""
+    if path.is_dir():
+        listing = [{"md5": md5(file), "relpath": file.relative_to(path).as_posix()}
+                   for file in sorted(path.rglob("*")) if file.is_file()]
+        listing.sort(key=lambda entry: entry["relpath"])
+        return hashlib.md5(json.dumps(listing, sort_keys=True).encode()).hexdigest() + ".dir"
     return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def command(stage: str) -> str:
+    """The stage's command with dvc.yaml's `${var}` references filled in, as dvc.lock records it."""
+    return re.sub(r"\$\{(\w+)\}", lambda match: VARS[match.group(1)], PIPELINE[stage]["cmd"])
 
 
 def lookup(tree: dict, dotted: str):
@@ -51,7 +66,7 @@ def in_git(entry: str) -> bool:
 @pytest.mark.parametrize("stage", sorted(PIPELINE))
 def test_stage_is_locked_with_the_current_command(stage):
     assert stage in LOCK, f"stage {stage} never ran: run dvc repro and commit dvc.lock"
-    assert " ".join(LOCK[stage]["cmd"].split()) == " ".join(PIPELINE[stage]["cmd"].split())
+    assert " ".join(LOCK[stage]["cmd"].split()) == " ".join(command(stage).split())
 
 
 @pytest.mark.parametrize("stage", sorted(PIPELINE))

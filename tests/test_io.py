@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 import pytest
 
 from padirec import io
@@ -35,3 +36,34 @@ def test_load_npz_names_the_stage(tmp_path):
     truncated.write_bytes(truncated.read_bytes()[:50])
     with pytest.raises(ValueError, match="truncated or not a padirec archive.*'prepare'"):
         io.load_npz(truncated, made_by="prepare")
+
+
+def test_write_bytes_is_atomic_and_leaves_no_temporary_file(tmp_path):
+    io.write_bytes(tmp_path / "blob.bin", b"\x00\x01")
+    assert (tmp_path / "blob.bin").read_bytes() == b"\x00\x01"
+    assert [p.name for p in tmp_path.iterdir()] == ["blob.bin"]
+
+
+def test_checkpoints_are_byte_reproducible(tmp_path):
+    """Identical weights give identical bytes whatever the file name (torch names the archive's folder
+    after the file it writes), and loading then saving again changes nothing."""
+    from padirec import artifacts, config, generator
+    from padirec.models import build_backbone
+
+    torch.manual_seed(0)
+    model = build_backbone("gru4rec", 40, hidden=16)
+    for name in ("a.pt", "b.pt"):
+        artifacts.save_backbone(model, "gru4rec", {"hidden": 16}, tmp_path / name, extra={"epochs": 3})
+    loaded, meta = artifacts.load_backbone(tmp_path / "a.pt", "gru4rec")
+    artifacts.save_backbone(loaded, meta["name"], meta["settings"], tmp_path / "c.pt", meta["extra"])
+    assert len({io.sha256_of(tmp_path / name) for name in ("a.pt", "b.pt", "c.pt")}) == 1
+
+    sweep = artifacts.AdapterSweep("gru4rec", ["acc", "div"], np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([0]),
+                                   np.array([1]), np.random.default_rng(0).normal(size=(1, 2, 1, 1096)).astype(np.float32))
+    cfg = config.DiffusionConfig(train_steps=2, d_model=16, layers=1, heads=2, steps=20, sample_steps=5)
+    trained = generator.train_generator(sweep, cfg, progress=False)
+    for name in ("g1.pt", "g2.pt"):
+        trained.save(tmp_path / name, "gru4rec")
+    generator.Generator.load(tmp_path / "g1.pt", backbone="gru4rec").save(tmp_path / "g3.pt", "gru4rec")
+    assert len({io.sha256_of(tmp_path / name) for name in ("g1.pt", "g2.pt", "g3.pt")}) == 1
+    assert not list(tmp_path.glob(".*"))
