@@ -135,8 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.backbone not in cfg.backbone.names:
         parser.error(f"--backbone {args.backbone!r}: not in backbone.names of params.yaml ({', '.join(cfg.backbone.names)})")
     dataset = data.Dataset.load(out.dataset)
-    model, _ = artifacts.load_backbone(out.backbone(args.backbone))
-    generator = Generator.load(out.generator(args.backbone, cfg.sweep.seeds[0]), cfg.diffusion)
+    model, _ = artifacts.load_backbone(out.backbone(args.backbone), args.backbone)
+    generator = Generator.load(out.generator(args.backbone, cfg.sweep.seeds[0]), cfg.diffusion, backbone=args.backbone,
+                               objectives=cfg.sweep.objectives)
     test = evaluation.EvaluationSet.from_split(dataset, dataset.test)
     test_states = evaluation.backbone_states(model, test.history)
     weights = np.asarray(cfg.diffusion.eval_grid)

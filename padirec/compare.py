@@ -329,11 +329,12 @@ def evaluate_backbone(name: str, cfg: Config, out: Paths, dataset: Dataset, test
     weights = np.asarray(cfg.diffusion.eval_grid)
     seen = {round(w[0], 6) for w in cfg.sweep.grid}
     unseen = [float(w[0]) for w in weights if round(w[0], 6) not in seen]
-    model, _ = load_backbone(out.backbone(name))
-    sweep = AdapterSweep.load(out.sweep(name))
+    made_for = {"backbone": name, "objectives": cfg.sweep.objectives}
+    model, _ = load_backbone(out.backbone(name), name)
+    sweep = AdapterSweep.load(out.sweep(name), **made_for)
     tuning, split_states = tuning_tensors(model, dataset), {}
     replicates = [Replicate(model, seed, sweep.weights, sweep.last_adapters(seed),
-                            Generator.load(out.generator(name, seed), cfg.diffusion), tuning,
+                            Generator.load(out.generator(name, seed), cfg.diffusion, **made_for), tuning,
                             split_states=split_states) for seed in cfg.sweep.seeds]
     bar = progress_bar(total=4 * len(replicates), desc=f"{name}: retrain, guidance, methods, ablation per seed",
                        show=progress)
@@ -352,7 +353,8 @@ def evaluate_backbone(name: str, cfg: Config, out: Paths, dataset: Dataset, test
     rows = pd.concat([method_rows(r, weights, chosen, cfg, test) for r in steps("methods")], ignore_index=True)
     density = []
     for replicate in steps("ablation"):
-        generators = {tuple(grid): Generator.load(out.generator(name, replicate.seed, len(grid)), cfg.diffusion)
+        generators = {tuple(grid): Generator.load(out.generator(name, replicate.seed, len(grid)), cfg.diffusion,
+                                                     **made_for)
                       for grid in cfg.diffusion.density_grids}
         generators[tuple(sweep.weights[:, 0])] = replicate.generator
         density.append(density_rows(replicate, generators, weights, chosen, cfg.diffusion.samples_per_requirement,

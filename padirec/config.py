@@ -185,10 +185,12 @@ class DiffusionConfig:
     # Grid-density ablation: extra generators trained on these subsets of sweep.grid (w_acc values).
     density_grids: list[list[float]] = field(default_factory=list)
     seed: int = 0
+    stack: int = 6  # generators trained together as one stacked model (1: one at a time); same results
+
 
     def problems(self, key: str) -> list[str]:
         found = _positive(self, key, "steps", "token_size", "d_model", "layers", "heads", "train_steps", "batch_size",
-                          "sample_steps", "samples_per_requirement") + _positive_float(self, key, "lr", "beta_start", "beta_end") \
+                          "sample_steps", "samples_per_requirement", "stack") + _positive_float(self, key, "lr", "beta_start", "beta_end") \
             + _seed_problems(self, key)
         if self.schedule not in ("linear", "cosine"):
             found.append(f"{key}.schedule = {self.schedule!r}: use 'linear' or 'cosine'.")

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from padirec.artifacts import AdapterSweep, check_finite, check_made_for, load_payload, load_state, save_payload
 from padirec.config import DiffusionConfig
-from padirec.diffusion import Diffusion, NoiseSchedule, ParameterDenoiser, train_diffusion
+from padirec.diffusion import Diffusion, NoiseSchedule, ParameterDenoiser, train_diffusion, train_diffusion_stack
 
 if TYPE_CHECKING:
     from padirec.config import Config
@@ -142,26 +142,59 @@ def training_pairs(sweep: AdapterSweep) -> tuple[Tensor, Tensor]:
     return vectors, torch.as_tensor(weights.reshape(-1, sweep.weights.shape[1]).copy(), dtype=torch.float32)
 
 
+@dataclass
+class GeneratorJob:
+    """One generator's training data and seed, with its model initialised from that seed."""
+
+    sweep: AdapterSweep
+    seed: int
+    normaliser: "Normaliser"
+    encoded: Tensor  # [N, P] normalised training vectors
+    weights: Tensor  # [N, K] their requirements
+    diffusion: Diffusion
+
+    @classmethod
+    def create(cls, sweep: AdapterSweep, config: DiffusionConfig, replicate: int) -> "GeneratorJob":
+        """Initialisation, batches and noise are seeded by config.seed + replicate (the replicate is the
+        sweep seed whose adapters are the training data)."""
+        vectors, weights = training_pairs(sweep)
+        normaliser = Normaliser.fit(vectors, config.normalisation)
+        seed = config.seed + replicate
+        torch.manual_seed(seed)
+        diffusion = build_diffusion(config, vectors.shape[1], weights.shape[1])
+        return cls(sweep, seed, normaliser, normaliser.encode(vectors), weights, diffusion)
+
+    def generator(self, ema, losses: list[float], config: DiffusionConfig, seconds: float) -> "Generator":
+        sampling = ema.model
+        sampling.eval()
+        return Generator(sampling, self.normaliser, config, list(self.sweep.objectives), self.encoded.shape[1],
+                         losses, seconds)
+
+
 def train_generator(sweep: AdapterSweep, config: DiffusionConfig, replicate: int = 0,
                     progress: bool = True, desc: str = "generator steps") -> Generator:
-    """Fit the normaliser and train the conditional diffusion model with classifier-free guidance.
-
-    Initialisation, batches and noise are seeded by config.seed + replicate (the replicate is the
-    sweep seed whose adapters are the training data).
-    """
-    vectors, weights = training_pairs(sweep)
-    normaliser = Normaliser.fit(vectors, config.normalisation)
-    seed = config.seed + replicate
-    torch.manual_seed(seed)
-    diffusion = build_diffusion(config, vectors.shape[1], weights.shape[1])
+    """Fit the normaliser and train the conditional diffusion model with classifier-free guidance."""
+    job = GeneratorJob.create(sweep, config, replicate)
     started = time.perf_counter()
-    ema, losses = train_diffusion(diffusion, normaliser.encode(vectors), weights, steps=config.train_steps,
+    ema, losses = train_diffusion(job.diffusion, job.encoded, job.weights, steps=config.train_steps,
                                   batch_size=config.batch_size, lr=config.lr, ema_decay=config.ema_decay,
-                                  seed=seed, progress=progress, desc=desc)
-    seconds = time.perf_counter() - started
-    sampling = ema.model
-    sampling.eval()
-    return Generator(sampling, normaliser, config, list(sweep.objectives), vectors.shape[1], losses, seconds)
+                                  seed=job.seed, progress=progress, desc=desc)
+    return job.generator(ema, losses, config, time.perf_counter() - started)
+
+
+def train_generator_stack(sweeps: list[AdapterSweep], config: DiffusionConfig, replicates: list[int],
+                          progress: bool = True, desc: str = "generator steps") -> list[Generator]:
+    """`train_generator` for several training sets at once, as one stacked model: each generator keeps
+    its own data, seed and EMA and ends as it would alone, up to floating-point order. Each one's
+    `train_seconds` is its share of the stack's time."""
+    jobs = [GeneratorJob.create(sweep, config, replicate) for sweep, replicate in zip(sweeps, replicates)]
+    started = time.perf_counter()
+    emas, losses = train_diffusion_stack([job.diffusion for job in jobs], [job.encoded for job in jobs],
+                                         [job.weights for job in jobs], [job.seed for job in jobs],
+                                         steps=config.train_steps, batch_size=config.batch_size, lr=config.lr,
+                                         ema_decay=config.ema_decay, progress=progress, desc=desc)
+    share = (time.perf_counter() - started) / len(jobs)
+    return [job.generator(ema, history, config, share) for job, ema, history in zip(jobs, emas, losses)]
 
 
 def train_generators(cfg: "Config", out: "Paths", progress: bool = True) -> list[dict]:
@@ -170,22 +203,23 @@ def train_generators(cfg: "Config", out: "Paths", progress: bool = True) -> list
     Per backbone and sweep seed, one generator on that seed's adapters over the whole grid, and one
     per `diffusion.density_grids` entry on only those requirements (the grid-density ablation).
     """
-    runs = []
-    total = len(cfg.backbone.names) * len(cfg.sweep.seeds) * (1 + len(cfg.diffusion.density_grids))
+    jobs = []  # (backbone, seed, grid or None for the whole grid, training subset)
     for name in cfg.backbone.names:
-        sweep = AdapterSweep.load(out.sweep(name))
+        sweep = AdapterSweep.load(out.sweep(name), backbone=name, objectives=cfg.sweep.objectives)
         for seed in cfg.sweep.seeds:
-            for grid in [None, *cfg.diffusion.density_grids]:
-                subset = sweep.subset(seed, grid)
-                what = "whole grid" if grid is None else f"{len(grid)}-point grid"
-                trained = train_generator(subset, cfg.diffusion, replicate=seed, progress=progress,
-                                          desc=f"generator {len(runs) + 1}/{total} ({name}, seed {seed}, {what})")
-                grid_size = None if grid is None else len(grid)
-                trained.save(out.generator(name, seed, grid_size), name)
-                runs.append({"backbone": name, "seed": seed, "grid": "full" if grid is None else "density",
-                             "grid_size": len(subset.weights), "training_vectors": int(np.prod(subset.checkpoints.shape[:3])),
-                             "train_seconds": round(trained.train_seconds, 1),
-                             "final_loss": float(np.mean(trained.losses[-100:])), "losses": trained.losses})
+            jobs += [(name, seed, grid, sweep.subset(seed, grid)) for grid in [None, *cfg.diffusion.density_grids]]
+    runs, size = [], cfg.diffusion.stack
+    for start in range(0, len(jobs), size):
+        chunk = jobs[start:start + size]
+        desc = f"generators {start + 1}-{start + len(chunk)} of {len(jobs)}, stacked"
+        trained = train_generator_stack([subset for *_, subset in chunk], cfg.diffusion, [seed for _, seed, *_ in chunk],
+                                        progress=progress, desc=desc)
+        for (name, seed, grid, subset), generator in zip(chunk, trained):
+            generator.save(out.generator(name, seed, None if grid is None else len(grid)), name)
+            runs.append({"backbone": name, "seed": seed, "grid": "full" if grid is None else "density",
+                         "grid_size": len(subset.weights), "training_vectors": int(np.prod(subset.checkpoints.shape[:3])),
+                         "stacked_with": len(chunk), "train_seconds": round(generator.train_seconds, 1),
+                         "final_loss": float(np.mean(generator.losses[-100:])), "losses": generator.losses})
     return runs
 
 

@@ -21,6 +21,8 @@ import numpy as np
 # A fixed timestamp for archive members: zip entries otherwise carry the write time, which
 # would make identical data produce different bytes (and different DVC hashes) on every run.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 @contextlib.contextmanager
@@ -31,6 +33,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; the artifact gets an ordinary file's mode
     try:
         yield tmp
         os.replace(tmp, path)

@@ -67,3 +67,16 @@ def test_checkpoints_are_byte_reproducible(tmp_path):
     generator.Generator.load(tmp_path / "g1.pt", backbone="gru4rec").save(tmp_path / "g3.pt", "gru4rec")
     assert len({io.sha256_of(tmp_path / name) for name in ("g1.pt", "g2.pt", "g3.pt")}) == 1
     assert not list(tmp_path.glob(".*"))
+
+
+def test_atomic_writes_get_an_ordinary_file_mode(tmp_path):
+    """mkstemp's 0600 must not leak into artifacts that others read (umask 022 gives 0644)."""
+    import os
+
+    previous = os.umask(0o022)
+    try:
+        target = tmp_path / "table.md"
+        io.write_text(target, "x")
+        assert target.stat().st_mode & 0o777 == 0o666 & ~io._UMASK
+    finally:
+        os.umask(previous)
