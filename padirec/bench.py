@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import re
 import resource
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
@@ -26,7 +28,8 @@ import torch  # noqa: E402
 from padirec import artifacts, config, data, evaluation, io, paths, report  # noqa: E402
 from padirec.compare import median_seconds  # noqa: E402
 from padirec.diffusion import Diffusion, NoiseSchedule, ParameterDenoiser  # noqa: E402
-from padirec.generator import Generator  # noqa: E402
+from padirec.artifacts import AdapterSweep  # noqa: E402
+from padirec.generator import Generator, train_generator, train_generator_stack  # noqa: E402
 from padirec.metrics import ranking_metrics  # noqa: E402
 from padirec.models import adapter_size, apply_adapter  # noqa: E402
 from padirec.train import evaluate_adapters, tune_adapters, tuning_tensors  # noqa: E402
@@ -70,6 +73,37 @@ def sampler_table(generator: Generator, model, test_states, test, weights: np.nd
     for metric in ("ndcg@10", "alpha_ndcg@10"):
         table[f"{metric} vs ddpm"] = table[metric] / table.loc[0, metric]
     return table
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else what the platform module reports."""
+    info = Path("/proc/cpuinfo")
+    if info.exists():
+        found = re.search(r"^model name\s*:\s*(.+)$", info.read_text(), re.MULTILINE)
+        if found:
+            return found.group(1).strip()
+    return platform.processor() or platform.machine()
+
+
+def generator_training(cfg: config.Config, out: paths.Paths, steps: int) -> dict:
+    """The diffusion stage's generators (every backbone, seed and ablation grid), trained for `steps` steps
+    one at a time and then as stacks of diffusion.stack, side by side on the same data and seeds."""
+    subsets = [(AdapterSweep.load(out.sweep(name), name, cfg.sweep.objectives).subset(seed, grid), seed)
+               for name in cfg.backbone.names for seed in cfg.sweep.seeds for grid in [None, *cfg.diffusion.density_grids]]
+    short = replace(cfg.diffusion, train_steps=steps)
+    started = time.perf_counter()
+    alone = [train_generator(subset, short, replicate=seed, progress=False) for subset, seed in subsets]
+    one_at_a_time = time.perf_counter() - started
+    started = time.perf_counter()
+    stacked = []
+    for start in range(0, len(subsets), cfg.diffusion.stack):
+        chunk = subsets[start:start + cfg.diffusion.stack]
+        stacked += train_generator_stack([s for s, _ in chunk], short, [seed for _, seed in chunk], progress=False)
+    together = time.perf_counter() - started
+    loss_gap = max(abs(np.mean(a.losses[-20:]) - np.mean(b.losses[-20:])) for a, b in zip(alone, stacked))
+    return {"generators": len(subsets), "steps": steps, "stack": cfg.diffusion.stack,
+            "one_at_a_time_s": round(one_at_a_time, 2), "stacked_s": round(together, 2),
+            "ratio": round(one_at_a_time / together, 2), "max_final_loss_difference": float(f"{loss_gap:.2g}")}
 
 
 def scaling(repeats: int) -> pd.DataFrame:
@@ -126,12 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backbone", default="sasrec")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--out", default="figures/bench.json")
+    parser.add_argument("--train-steps", type=int, default=200, help="steps per generator in the stacking comparison")
     args = parser.parse_args(argv)
     root = paths.repo_root()
     out = paths.Paths(root)
     cfg = config.load_config(root / "params.yaml")
-    if args.repeats < 1:
-        parser.error(f"--repeats {args.repeats}: must be at least 1")
+    if args.repeats < 1 or args.train_steps < 1:
+        parser.error(f"--repeats {args.repeats} and --train-steps {args.train_steps}: both must be at least 1")
     if args.backbone not in cfg.backbone.names:
         parser.error(f"--backbone {args.backbone!r}: not in backbone.names of params.yaml ({', '.join(cfg.backbone.names)})")
     dataset = data.Dataset.load(out.dataset)
@@ -165,9 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     # One generator learns from one seed's sweep: that share of the sweep stage, plus its training.
     one_off_s = stages["sweep"]["seconds"] / (len(cfg.backbone.names) * len(cfg.sweep.seeds)) + generator_train_s
     scale = scaling(args.repeats)
+    stacking = generator_training(cfg, out, args.train_steps)
     result = {
         "backbone": args.backbone,
+        "device": "cpu",
+        "cpu": cpu_model(),
         "threads": torch.get_num_threads(),
+        "generator_training_stacked_vs_one_at_a_time": stacking,
         "generate_ms": round(generate_ms, 2),
         "generate_default_sampler": f"{cfg.diffusion.sampler}, {cfg.diffusion.sample_steps} steps, guidance {cfg.diffusion.guidance}",
         "samplers": samplers.round(4).to_dict("records"),

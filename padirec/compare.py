@@ -336,7 +336,7 @@ def evaluate_backbone(name: str, cfg: Config, out: Paths, dataset: Dataset, test
     replicates = [Replicate(model, seed, sweep.weights, sweep.last_adapters(seed),
                             Generator.load(out.generator(name, seed), cfg.diffusion, **made_for), tuning,
                             split_states=split_states) for seed in cfg.sweep.seeds]
-    bar = progress_bar(total=4 * len(replicates), desc=f"{name}: retrain, guidance, methods, ablation per seed",
+    bar = progress_bar(total=4 * len(replicates), desc=f"{name}: 4 phases x {len(replicates)} seeds",
                        show=progress)
 
     def steps(phase: str):
