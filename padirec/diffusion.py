@@ -133,6 +133,10 @@ def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
 class AdaLNBlock(nn.Module):
     """Pre-LN attention + MLP block with DiT adaLN-Zero modulation from a conditioning vector."""
 
+    # The fused attention kernel is fastest for one model; a model trained in a stack
+    # (`train_diffusion_stack`) switches to `self_attention`, which torch.func.vmap can batch.
+    unfused_attention = False
+
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0, mlp_ratio: int = 4):
         super().__init__()
         self.norm1 = nn.LayerNorm(d_model, elementwise_affine=False, eps=1e-6)
@@ -155,7 +159,8 @@ class AdaLNBlock(nn.Module):
 
         Written with matmul and softmax rather than by calling the module: torch.func.vmap has
         batching rules for these (it has none for the fused CPU attention kernel), so stacks of
-        denoisers train as one (`train_diffusion_stack`). Same result as `self.attn(h, h, h)`.
+        denoisers train as one (`train_diffusion_stack`). Same result as `self.attn(h, h, h)`,
+        up to floating-point order.
         """
         batch, tokens, width = h.shape
         heads = self.attn.num_heads
@@ -169,7 +174,8 @@ class AdaLNBlock(nn.Module):
     def forward(self, x: Tensor, c: Tensor) -> Tensor:
         shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(c).chunk(6, dim=-1)
         h = modulate(self.norm1(x), shift1, scale1)
-        x = x + gate1[:, None] * self.self_attention(h)
+        attended = self.self_attention(h) if self.unfused_attention else self.attn(h, h, h, need_weights=False)[0]
+        x = x + gate1[:, None] * attended
         h = modulate(self.norm2(x), shift2, scale2)
         return x + gate2[:, None] * self.mlp(h)
 
@@ -469,6 +475,9 @@ def train_diffusion_stack(
     stacked = {name: value.detach().clone().requires_grad_(True) for name, value in stacked.items()}
     averaged = {name: value.detach().clone() for name, value in stacked.items()}
     skeleton = copy.deepcopy(denoisers[0]).to("meta")
+    for module in skeleton.modules():
+        if isinstance(module, AdaLNBlock):
+            module.unfused_attention = True
 
     def denoise(weights, held, x_t, t, cond, mask):
         return functional_call(skeleton, (weights, held), (x_t, t, cond, mask))
