@@ -106,3 +106,14 @@ def test_the_diffusion_stage_reads_every_training_setting():
     generation = set(SAMPLING_KEYS) | {"guidance_scales", "samples_per_requirement", "eval_grid"}
     fields = {field.name for field in dataclasses.fields(DiffusionConfig)}
     assert fields - generation == listed
+
+
+def test_the_evaluate_stage_reads_every_diffusion_setting_but_the_command_line_scale():
+    """Evaluation passes its validation-chosen scale explicitly; every other diffusion setting matters."""
+    import dataclasses
+
+    from padirec.config import DiffusionConfig
+
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["evaluate"]
+    listed = {key.split(".", 1)[1] for key in stage["params"] if key.startswith("diffusion.")}
+    assert listed == {field.name for field in dataclasses.fields(DiffusionConfig)} - {"guidance"}
