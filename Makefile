@@ -26,4 +26,5 @@ clean-scratch:
 
 # Re-execute the source notebooks with their smoke defaults, storing the outputs nbval compares.
 refresh-notebooks: setup
-	jupyter nbconvert --to notebook --execute --inplace --log-level WARN --ExecutePreprocessor.record_timing=False notebooks/[0-9]*.ipynb
+	jupyter nbconvert --to notebook --execute --inplace --log-level WARN --ExecutePreprocessor.record_timing=False \
+		"--ExecutePreprocessor.extra_arguments=['--IPKernelApp.log_level=ERROR']" notebooks/[0-9]*.ipynb
