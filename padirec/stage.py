@@ -146,6 +146,9 @@ def run_stage(name: str, params: str = PARAMS) -> float:
             f"stage {name!r} failed in cell {error.exec_count} of {stage.notebook}: {error.ename}: {error.evalue}\n"
             f"The executed notebook with the traceback is {(staging / stage.executed).relative_to(root)}; "
             "nothing was published, the committed outputs are unchanged.") from None
+    except (RuntimeError, OSError) as error:  # the kernel died or could not start
+        raise StageError(f"stage {name!r} stopped: {type(error).__name__}: {error}; nothing was published, the "
+                         "committed outputs are unchanged.") from None
     finally:
         relay.finished.set()
         relay.join()
