@@ -28,8 +28,7 @@ import torch  # noqa: E402
 from padirec import artifacts, config, data, evaluation, io, paths, report  # noqa: E402
 from padirec.compare import median_seconds  # noqa: E402
 from padirec.diffusion import Diffusion, NoiseSchedule, ParameterDenoiser  # noqa: E402
-from padirec.artifacts import AdapterSweep  # noqa: E402
-from padirec.generator import Generator, train_generator, train_generator_stack  # noqa: E402
+from padirec.generator import Generator, generator_jobs, train_generator, train_generator_stacks  # noqa: E402
 from padirec.metrics import ranking_metrics  # noqa: E402
 from padirec.models import adapter_size, apply_adapter  # noqa: E402
 from padirec.train import evaluate_adapters, tune_adapters, tuning_tensors  # noqa: E402
@@ -88,20 +87,17 @@ def cpu_model() -> str:
 def generator_training(cfg: config.Config, out: paths.Paths, steps: int) -> dict:
     """The diffusion stage's generators (every backbone, seed and ablation grid), trained for `steps` steps
     one at a time and then as stacks of diffusion.stack, side by side on the same data and seeds."""
-    subsets = [(AdapterSweep.load(out.sweep(name), name, cfg.sweep.objectives).subset(seed, grid), seed)
-               for name in cfg.backbone.names for seed in cfg.sweep.seeds for grid in [None, *cfg.diffusion.density_grids]]
+    jobs = generator_jobs(cfg, out)
+    subsets, seeds = [subset for *_, subset in jobs], [seed for _, seed, *_ in jobs]
     short = replace(cfg.diffusion, train_steps=steps)
     started = time.perf_counter()
-    alone = [train_generator(subset, short, replicate=seed, progress=False) for subset, seed in subsets]
+    alone = [train_generator(subset, short, replicate=seed, progress=False) for subset, seed in zip(subsets, seeds)]
     one_at_a_time = time.perf_counter() - started
     started = time.perf_counter()
-    stacked = []
-    for start in range(0, len(subsets), cfg.diffusion.stack):
-        chunk = subsets[start:start + cfg.diffusion.stack]
-        stacked += train_generator_stack([s for s, _ in chunk], short, [seed for _, seed in chunk], progress=False)
+    stacked = train_generator_stacks(subsets, short, seeds, progress=False)
     together = time.perf_counter() - started
     loss_gap = max(abs(np.mean(a.losses[-20:]) - np.mean(b.losses[-20:])) for a, b in zip(alone, stacked))
-    return {"generators": len(subsets), "steps": steps, "stack": cfg.diffusion.stack,
+    return {"generators": len(jobs), "steps": steps, "stack": cfg.diffusion.stack,
             "one_at_a_time_s": round(one_at_a_time, 2), "stacked_s": round(together, 2),
             "ratio": round(one_at_a_time / together, 2), "max_final_loss_difference": float(f"{loss_gap:.2g}")}
 

@@ -16,7 +16,6 @@ import pandas as pd
 import torch
 from scipy import stats
 
-
 from padirec import baselines
 from padirec.artifacts import AdapterSweep, load_backbone
 from padirec.config import Config

@@ -124,7 +124,7 @@ class Generator:
         load_state(diffusion, payload["state_dict"], path, "diffusion")
         diffusion.eval()
         return cls(diffusion, Normaliser(payload["mean"], payload["scale"]), config, payload["objectives"],
-                   n_params, payload["losses"], payload.get("train_seconds", float("nan")))
+                   n_params, payload["losses"], float("nan"))
 
 
 def build_diffusion(config: DiffusionConfig, n_params: int, cond_dim: int) -> Diffusion:
@@ -197,29 +197,42 @@ def train_generator_stack(sweeps: list[AdapterSweep], config: DiffusionConfig, r
     return [job.generator(ema, history, config, share) for job, ema, history in zip(jobs, emas, losses)]
 
 
-def train_generators(cfg: "Config", out: "Paths", progress: bool = True) -> list[dict]:
-    """Train and save every generator the evaluation needs; one record per generator.
+def train_generator_stacks(sweeps: list[AdapterSweep], config: DiffusionConfig, replicates: list[int],
+                           progress: bool = True) -> list[Generator]:
+    """`train_generator_stack` over consecutive groups of `config.stack` training sets, in order."""
+    trained = []
+    for start in range(0, len(sweeps), config.stack):
+        end = min(start + config.stack, len(sweeps))
+        trained += train_generator_stack(sweeps[start:end], config, replicates[start:end], progress=progress,
+                                         desc=f"generators {start + 1}-{end} of {len(sweeps)}, stacked")
+    return trained
 
-    Per backbone and sweep seed, one generator on that seed's adapters over the whole grid, and one
-    per `diffusion.density_grids` entry on only those requirements (the grid-density ablation).
-    """
-    jobs = []  # (backbone, seed, grid or None for the whole grid, training subset)
+
+def generator_jobs(cfg: "Config", out: "Paths") -> list[tuple[str, int, list[float] | None, AdapterSweep]]:
+    """Every generator the evaluation needs, as (backbone, sweep seed, grid, training subset): per backbone
+    and seed, one on the whole grid (grid None) and one per `diffusion.density_grids` entry."""
+    jobs = []
     for name in cfg.backbone.names:
         sweep = AdapterSweep.load(out.sweep(name), backbone=name, objectives=cfg.sweep.objectives)
         for seed in cfg.sweep.seeds:
             jobs += [(name, seed, grid, sweep.subset(seed, grid)) for grid in [None, *cfg.diffusion.density_grids]]
-    runs, size = [], cfg.diffusion.stack
-    for start in range(0, len(jobs), size):
-        chunk = jobs[start:start + size]
-        desc = f"generators {start + 1}-{start + len(chunk)} of {len(jobs)}, stacked"
-        trained = train_generator_stack([subset for *_, subset in chunk], cfg.diffusion, [seed for _, seed, *_ in chunk],
-                                        progress=progress, desc=desc)
-        for (name, seed, grid, subset), generator in zip(chunk, trained):
-            generator.save(out.generator(name, seed, None if grid is None else len(grid)), name)
-            runs.append({"backbone": name, "seed": seed, "grid": "full" if grid is None else "density",
-                         "grid_size": len(subset.weights), "training_vectors": int(np.prod(subset.checkpoints.shape[:3])),
-                         "stacked_with": len(chunk), "train_seconds": round(generator.train_seconds, 1),
-                         "final_loss": float(np.mean(generator.losses[-100:])), "losses": generator.losses})
+    return jobs
+
+
+def train_generators(cfg: "Config", out: "Paths", progress: bool = True) -> list[dict]:
+    """Train (in stacks of diffusion.stack) and save every generator of `generator_jobs`; one record each."""
+    jobs = generator_jobs(cfg, out)
+    trained = train_generator_stacks([subset for *_, subset in jobs], cfg.diffusion, [seed for _, seed, *_ in jobs],
+                                     progress=progress)
+    runs = []
+    for index, ((name, seed, grid, subset), generator) in enumerate(zip(jobs, trained)):
+        generator.save(out.generator(name, seed, None if grid is None else len(grid)), name)
+        stack_start = index - index % cfg.diffusion.stack
+        runs.append({"backbone": name, "seed": seed, "grid": "full" if grid is None else "density",
+                     "grid_size": len(subset.weights), "training_vectors": int(np.prod(subset.checkpoints.shape[:3])),
+                     "stacked_with": len(jobs[stack_start:stack_start + cfg.diffusion.stack]),
+                     "train_seconds": round(generator.train_seconds, 1),
+                     "final_loss": float(np.mean(generator.losses[-100:])), "losses": generator.losses})
     return runs
 
 
