@@ -32,9 +32,14 @@ def save_payload(payload: dict, path: Path) -> None:
     write_bytes(path, buffer.getvalue())
 
 
+def cpu_state(module: torch.nn.Module) -> dict:
+    """A module's state dict on the CPU: saved files are the same whatever device trained them."""
+    return {name: value.detach().cpu() for name, value in module.state_dict().items()}
+
+
 def save_backbone(model: SequentialRecommender, name: str, settings: dict, path: Path, extra: dict | None = None) -> None:
     payload = {"format": BACKBONE_FORMAT, "name": name, "n_items": model.n_items, "settings": settings,
-               "state_dict": model.state_dict(), "extra": extra or {}}
+               "state_dict": cpu_state(model), "extra": extra or {}}
     save_payload(payload, path)
 
 
@@ -89,8 +94,10 @@ def load_state(module: torch.nn.Module, state_dict: dict, path: Path, stage: str
                          f"stage (dvc repro -f {stage}).") from error
 
 
-def load_backbone(path: Path, name: str | None = None) -> tuple[SequentialRecommender, dict]:
-    """The frozen backbone (eval mode, adapter off) and its payload's metadata; `name`: the backbone expected."""
+def load_backbone(path: Path, name: str | None = None,
+                  device: torch.device | str = "cpu") -> tuple[SequentialRecommender, dict]:
+    """The frozen backbone (eval mode, adapter off) on `device`, and its payload's metadata; `name`: the
+    backbone expected."""
     payload = load_payload(path, "backbone", "backbone", BACKBONE_FORMAT,
                            keys=("name", "n_items", "settings", "state_dict", "extra"))
     if payload["name"] not in BACKBONES:
@@ -109,7 +116,7 @@ def load_backbone(path: Path, name: str | None = None) -> tuple[SequentialRecomm
     load_state(model, payload["state_dict"], path, "backbone")
     model.freeze_backbone()
     model.eval()
-    return model, {key: payload[key] for key in ("name", "n_items", "settings", "extra")}
+    return model.to(device), {key: payload[key] for key in ("name", "n_items", "settings", "extra")}
 
 
 @dataclass

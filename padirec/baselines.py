@@ -122,7 +122,8 @@ class HypernetworkRun:
 
     @torch.inference_mode()
     def adapters(self, weights: np.ndarray) -> Tensor:
-        return self.hypernetwork(torch.as_tensor(np.asarray(weights), dtype=torch.float32))
+        device = self.hypernetwork.net[0].weight.device
+        return self.hypernetwork(torch.as_tensor(np.asarray(weights), dtype=torch.float32, device=device))
 
 
 def train_hypernetwork(model: SequentialRecommender, states: Tensor, targets: Tensor, item_categories: Tensor,
@@ -132,12 +133,13 @@ def train_hypernetwork(model: SequentialRecommender, states: Tensor, targets: Te
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     initial = torch.nn.utils.parameters_to_vector(Adapter(model.hidden).parameters()).detach()
-    hypernetwork = Hypernetwork(len(sweep.objectives), initial, config.hidden)
+    hypernetwork = Hypernetwork(len(sweep.objectives), initial, config.hidden).to(states.device)
     optimizer = torch.optim.Adam(hypernetwork.parameters(), lr=config.lr)
     started = time.perf_counter()
     for _ in progress_bar(range(sweep.epochs), desc="hypernetwork epochs", show=progress):
         for batch, scores_of in training_batches(model, states, targets, sweep, generator):
             weights = sample_requirements(config.requirements_per_batch, len(sweep.objectives), generator)
+            weights = weights.to(states.device)
             scores, candidates = scores_of(hypernetwork(weights))
             losses = objective_losses(scores, item_categories[candidates], sweep.objectives,
                                       sweep.diversity_alpha, sweep.diversity_tau, sweep.diversity_normalise)
@@ -177,8 +179,8 @@ def mmr_scores(scores: Tensor, item_categories: Tensor, candidates: Tensor | Non
     similarity = jaccard_similarity(item_categories[items])  # [U, pool, pool]
 
     taken = ~valid
-    closest = torch.zeros(users, pool)
-    rows = torch.arange(users)
+    closest = torch.zeros(users, pool, device=scores.device)
+    rows = torch.arange(users, device=scores.device)
     reranked = masked.clone()  # masked columns at -inf: below the MMR list whatever they scored
     ceiling = top_scores[:, 0] + 1.0  # above every unmasked score
     for position in range(length):

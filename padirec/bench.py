@@ -1,16 +1,18 @@
 """Benchmark: generating an adapter against retraining one, on the artifacts `dvc repro` built.
 
     python -m padirec.bench [--backbone sasrec] [--repeats 20] [--out figures/bench.json]
+    python -m padirec.bench --scale [--out figures/scaling.json]
 
-Prints a table and writes figures/bench.json and figures/scaling.png. Times are wall-clock
-medians after warm-up on this machine's CPU threads; quality is NDCG@10 and alpha-NDCG@10 of
-adapters generated for the evaluation grid, relative to the full DDPM sampler's.
+Prints a table and writes figures/bench.json. Times are wall-clock medians after warm-up on the
+device and CPU threads of params.yaml's `runtime` (--device overrides); quality is NDCG@10 and
+alpha-NDCG@10 of adapters generated for the evaluation grid, relative to the full DDPM sampler's.
+`--scale` runs the cost model instead (padirec.costmodel): synthetic data of growing size, log-log
+fits, figures/scaling.json and figures/scaling.png.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import re
 import resource
 import time
@@ -25,12 +27,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from padirec import artifacts, config, data, evaluation, io, paths, report  # noqa: E402
+from padirec import artifacts, config, costmodel, data, environment, evaluation, io, paths, report, runtime  # noqa: E402
 from padirec.compare import median_seconds  # noqa: E402
-from padirec.diffusion import Diffusion, NoiseSchedule, ParameterDenoiser  # noqa: E402
 from padirec.generator import Generator, generator_jobs, train_generator, train_generator_stacks  # noqa: E402
-from padirec.metrics import ranking_metrics  # noqa: E402
-from padirec.models import adapter_size, apply_adapter  # noqa: E402
 from padirec.train import evaluate_adapters, tune_adapters, tuning_tensors  # noqa: E402
 
 STAGES = {"prepare": "01_data", "backbone": "02_backbone", "sweep": "03_sweep", "diffusion": "04_diffusion",
@@ -52,7 +51,11 @@ class UncachedStates:
 
     def __getitem__(self, index) -> torch.Tensor:
         with torch.no_grad():
-            return self.model.hidden_state(self.histories[index])
+            return self.model.hidden_state(self.histories[index.to(self.histories.device)])
+
+    @property
+    def device(self) -> torch.device:
+        return self.histories.device
 
 
 def sampler_table(generator: Generator, model, test_states, test, weights: np.ndarray, repeats: int) -> pd.DataFrame:
@@ -74,66 +77,23 @@ def sampler_table(generator: Generator, model, test_states, test, weights: np.nd
     return table
 
 
-def cpu_model() -> str:
-    """The CPU's model name (Linux), else what the platform module reports."""
-    info = Path("/proc/cpuinfo")
-    if info.exists():
-        found = re.search(r"^model name\s*:\s*(.+)$", info.read_text(), re.MULTILINE)
-        if found:
-            return found.group(1).strip()
-    return platform.processor() or platform.machine()
-
-
-def generator_training(cfg: config.Config, out: paths.Paths, steps: int) -> dict:
+def generator_training(cfg: config.Config, out: paths.Paths, steps: int, device: torch.device) -> dict:
     """The diffusion stage's generators (every backbone, seed and ablation grid), trained for `steps` steps
     one at a time and then as stacks of diffusion.stack, side by side on the same data and seeds."""
     jobs = generator_jobs(cfg, out)
     subsets, seeds = [subset for *_, subset in jobs], [seed for _, seed, *_ in jobs]
     short = replace(cfg.diffusion, train_steps=steps)
     started = time.perf_counter()
-    alone = [train_generator(subset, short, replicate=seed, progress=False) for subset, seed in zip(subsets, seeds)]
+    alone = [train_generator(subset, short, replicate=seed, progress=False, device=device)
+             for subset, seed in zip(subsets, seeds)]
     one_at_a_time = time.perf_counter() - started
     started = time.perf_counter()
-    stacked = train_generator_stacks(subsets, short, seeds, progress=False)
+    stacked = train_generator_stacks(subsets, short, seeds, progress=False, device=device)
     together = time.perf_counter() - started
     loss_gap = max(abs(np.mean(a.losses[-20:]) - np.mean(b.losses[-20:])) for a, b in zip(alone, stacked))
     return {"generators": len(jobs), "steps": steps, "stack": cfg.diffusion.stack,
             "one_at_a_time_s": round(one_at_a_time, 2), "stacked_s": round(together, 2),
             "ratio": round(one_at_a_time / together, 2), "max_final_loss_difference": float(f"{loss_gap:.2g}")}
-
-
-def scaling(repeats: int) -> pd.DataFrame:
-    """Generation time against adapter size, and full-ranking evaluation time against catalogue size."""
-    rows = []
-    for hidden in (32, 64, 128):
-        size = adapter_size(hidden)
-        denoiser = ParameterDenoiser(size, 2, token_size=32, d_model=64, layers=2, heads=4)
-        diffusion = Diffusion(denoiser, NoiseSchedule.create(500)).eval()
-        cond = torch.tensor([[0.3, 0.7]])
-        ms = median_ms(lambda: diffusion.sample(cond, guidance_scale=2.0, steps=50), repeats, warmup=2)
-        rows.append({"what": "generate (DDIM 50, s = 2)", "size": size, "axis": "adapter parameters", "ms": ms})
-    generator = torch.Generator().manual_seed(0)
-    for items in (1_000, 4_000, 16_000, 64_000):
-        users = 512
-        scores = torch.randn(users, items + 1, generator=generator)
-        categories = (torch.rand(items + 1, 19, generator=generator) < 0.15).float()
-        target = torch.randint(1, items + 1, (users,), generator=generator)
-        ms = median_ms(lambda: ranking_metrics(scores, target, categories.unsqueeze(0).expand(users, -1, -1)),
-                       max(3, repeats // 4), warmup=1)
-        rows.append({"what": "full-ranking metrics, 512 users", "size": items, "axis": "catalogue items", "ms": ms})
-    return pd.DataFrame(rows)
-
-
-def scaling_figure(table: pd.DataFrame) -> plt.Figure:
-    figure, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for axis, (what, rows) in zip(axes, table.groupby("what", sort=False)):
-        axis.plot(rows["size"], rows["ms"], marker="o")
-        axis.set(xscale="log", yscale="log", xlabel=rows["axis"].iloc[0], ylabel="ms (median)", title=what)
-        axis.minorticks_off()
-        axis.set_xticks(rows["size"], [f"{size:,}" for size in rows["size"]])
-        axis.set_yticks(rows["ms"], [f"{ms:.0f}" for ms in rows["ms"]])
-    figure.tight_layout()
-    return figure
 
 
 def stage_resources(root: Path) -> dict[str, dict[str, float]]:
@@ -151,12 +111,33 @@ def stage_resources(root: Path) -> dict[str, dict[str, float]]:
     return found
 
 
+def scale_main(cfg: config.Config, out: paths.Paths, device: torch.device, target: Path) -> int:
+    """The cost model: time every piece on synthetic data of growing size, fit log-log slopes, draw them."""
+    dataset = data.Dataset.load(out.dataset)  # the real data's lengths and popularity skew shape the synthetic data
+    measured = costmodel.measure(cfg, dataset, device, progress=lambda line: print(line, flush=True))
+    fits = costmodel.fit(measured)
+    predicted = costmodel.predictions(fits, cfg, measured)
+    where = runtime.describe(device)
+    result = {**where, "cpu": environment.cpu_model(), "zipf_exponent": round(costmodel.popularity_exponent(dataset), 3),
+              "measured": measured.round(6).to_dict("records"), "fits": fits.round(4).to_dict("records"),
+              "predictions": predicted.round(3).to_dict("records")}
+    io.write_json(target, result)
+    title = (f"Cost on synthetic data ({where['device']}, {where['threads']} threads): "
+             "measured steps scaled to a run, least-squares fits in log-log space")
+    report.save_figure(costmodel.figure(measured, fits, title), target.parent / "scaling.png")
+    print(fits.round(3).to_string(index=False))
+    print(predicted.round(3).to_string(index=False))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m padirec.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--backbone", default="sasrec")
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--out", default="figures/bench.json")
+    parser.add_argument("--out", default=None, help="figures/bench.json, or figures/scaling.json with --scale")
     parser.add_argument("--train-steps", type=int, default=200, help="steps per generator in the stacking comparison")
+    parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps (default: runtime.device)")
+    parser.add_argument("--scale", action="store_true", help="run the cost model on synthetic data instead")
     args = parser.parse_args(argv)
     root = paths.repo_root()
     out = paths.Paths(root)
@@ -165,10 +146,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--repeats {args.repeats} and --train-steps {args.train_steps}: both must be at least 1")
     if args.backbone not in cfg.backbone.names:
         parser.error(f"--backbone {args.backbone!r}: not in backbone.names of params.yaml ({', '.join(cfg.backbone.names)})")
+    try:
+        device = runtime.setup(replace(cfg.runtime, device=args.device or cfg.runtime.device))
+    except ValueError as error:
+        parser.error(str(error))
+    if args.scale:
+        return scale_main(cfg, out, device, root / (args.out or "figures/scaling.json"))
     dataset = data.Dataset.load(out.dataset)
-    model, _ = artifacts.load_backbone(out.backbone(args.backbone), args.backbone)
+    model, _ = artifacts.load_backbone(out.backbone(args.backbone), args.backbone, device)
     generator = Generator.load(out.generator(args.backbone, cfg.sweep.seeds[0]), cfg.diffusion, backbone=args.backbone,
-                               objectives=cfg.sweep.objectives)
+                               objectives=cfg.sweep.objectives, device=device)
     test = evaluation.EvaluationSet.from_split(dataset, dataset.test)
     test_states = evaluation.backbone_states(model, test.history)
     weights = np.asarray(cfg.diffusion.eval_grid)
@@ -179,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     batch = np.random.default_rng(0).dirichlet([1.0, 1.0], size=100)
     generate_batch_ms = median_ms(lambda: generator.generate(batch), max(3, args.repeats // 4), warmup=1) / len(batch)
 
-    histories = torch.as_tensor(dataset.train.history, dtype=torch.long)
+    histories = torch.as_tensor(dataset.train.history, dtype=torch.long, device=device)
     requirement = weights[3:4]
     started = time.perf_counter()
     states, targets, categories = tuning_tensors(model, dataset)
@@ -195,13 +182,11 @@ def main(argv: list[str] | None = None) -> int:
                               ["train_seconds"].mean())
     # One generator learns from one seed's sweep: that share of the sweep stage, plus its training.
     one_off_s = stages["sweep"]["seconds"] / (len(cfg.backbone.names) * len(cfg.sweep.seeds)) + generator_train_s
-    scale = scaling(args.repeats)
-    stacking = generator_training(cfg, out, args.train_steps)
+    stacking = generator_training(cfg, out, args.train_steps, device)
     result = {
         "backbone": args.backbone,
-        "device": "cpu",
-        "cpu": cpu_model(),
-        "threads": torch.get_num_threads(),
+        **runtime.describe(device),
+        "cpu": environment.cpu_model(),
         "generator_training_stacked_vs_one_at_a_time": stacking,
         "generate_ms": round(generate_ms, 2),
         "generate_default_sampler": f"{cfg.diffusion.sampler}, {cfg.diffusion.sample_steps} steps, guidance {cfg.diffusion.guidance}",
@@ -217,12 +202,10 @@ def main(argv: list[str] | None = None) -> int:
                                     "uncached": int(np.ceil(one_off_s / (retrain_uncached_s - generate_ms / 1000)))},
         "stage_s": stages,
         "peak_rss_mb_benchmark": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "scaling": scale.round(3).to_dict("records"),
     }
-    io.write_json(root / args.out, result)
-    report.save_figure(scaling_figure(scale), root / "figures" / "scaling.png")
+    io.write_json(root / (args.out or "figures/bench.json"), result)
     print(samplers.round(4).to_string(index=False))
-    summary = {key: value for key, value in result.items() if key not in ("samplers", "scaling")}
+    summary = {key: value for key, value in result.items() if key != "samplers"}
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -12,6 +12,7 @@ unless the command succeeds.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from padirec import artifacts, config, data, evaluation, paths
+from padirec import artifacts, config, data, evaluation, paths, runtime
 from padirec.io import load_npz, save_npz
 from padirec.models import BACKBONES, apply_adapter
 
@@ -71,6 +72,10 @@ def _context(args) -> tuple[paths.Paths, config.Config]:
         raise UsageError(f"--root {args.root}: {output_root} is not a folder; pass the output root holding data/ "
                          "(default: the repository root).")
     _check_numbers(args, cfg)
+    try:  # --device overrides runtime.device of the params file for this command
+        args.torch_device = runtime.setup(dataclasses.replace(cfg.runtime, device=args.device or cfg.runtime.device))
+    except ValueError as error:
+        raise UsageError(f"--device {args.device}: {str(error).partition(': ')[2]}" if args.device else str(error)) from None
     return paths.Paths(output_root), cfg
 
 
@@ -128,8 +133,8 @@ def _load_dataset(out: paths.Paths) -> data.Dataset:
                          "(dvc repro -f prepare).") from None
 
 
-def _load_backbone(out: paths.Paths, name: str, dataset: data.Dataset):
-    model, _ = artifacts.load_backbone(out.backbone(name), name)
+def _load_backbone(out: paths.Paths, name: str, dataset: data.Dataset, device: torch.device):
+    model, _ = artifacts.load_backbone(out.backbone(name), name, device)
     if model.n_items != dataset.n_items:
         raise ValueError(f"{out.backbone(name)} scores {model.n_items} items but {out.dataset} has {dataset.n_items}: "
                          "the artifacts come from different runs; run dvc repro.")
@@ -141,7 +146,7 @@ def _generate(out: paths.Paths, args, cfg: config.Config, weights: np.ndarray) -
 
     # The generator of the first sweep seed serves; the others exist for the evaluation's replicates.
     model = Generator.load(out.generator(args.backbone, cfg.sweep.seeds[0]), cfg.diffusion, backbone=args.backbone,
-                           objectives=cfg.sweep.objectives)
+                           objectives=cfg.sweep.objectives, device=args.torch_device)
     if args.steps is not None and args.steps > model.config.steps:
         raise UsageError(f"--steps {args.steps}: the generator was trained with {model.config.steps} diffusion steps; "
                          f"give at most {model.config.steps}.")
@@ -176,7 +181,7 @@ def cmd_tune(args) -> dict:
     weights = parse_weights(args.weights, cfg.sweep.objectives)
     target = _check_output(args.out, out)
     dataset = _load_dataset(out)
-    model = _load_backbone(out, args.backbone, dataset)
+    model = _load_backbone(out, args.backbone, dataset, args.torch_device)
     states, targets, categories = tuning_tensors(model, dataset)
     run = tune_adapters(model, states, targets, categories, weights[None], cfg.sweep, args.seed, progress=False)
     adapter = torch.as_tensor(run.checkpoints[0, -1])
@@ -220,10 +225,10 @@ def _load_adapter(path: Path, backbone: str, objectives: list[str], size: int) -
 def cmd_evaluate(args) -> dict:
     out, cfg = _context(args)
     dataset = _load_dataset(out)
-    model = _load_backbone(out, args.backbone, dataset)
+    model = _load_backbone(out, args.backbone, dataset, args.torch_device)
     adapter = _load_adapter(Path(args.adapter), args.backbone, cfg.sweep.objectives, model.adapter_vector().numel())
     test = evaluation.EvaluationSet.from_split(dataset, dataset.test)
-    states = apply_adapter(evaluation.backbone_states(model, test.history), adapter)
+    states = apply_adapter(evaluation.backbone_states(model, test.history), adapter.to(args.torch_device))
     metrics = evaluation.evaluate_states(model, states, test)
     return {name: round(value, 4) for name, value in metrics.items()}
 
@@ -249,7 +254,7 @@ def cmd_recommend(args) -> dict:
     if args.k > available:
         raise UsageError(f"-k {args.k}: user {args.user} can be recommended at most {available} items (a catalogue of "
                          f"{dataset.n_items}, {len(consumed)} already consumed); give -k {available} or less.")
-    model = _load_backbone(out, args.backbone, dataset)
+    model = _load_backbone(out, args.backbone, dataset, args.torch_device)
     adapter, seconds = _generate(out, args, cfg, weights)
     if adapter.numel() != model.adapter_vector().numel():
         raise ValueError(f"the {args.backbone} generator makes {adapter.numel()} parameters but the backbone's adapter "
@@ -258,7 +263,8 @@ def cmd_recommend(args) -> dict:
     padded = torch.zeros(1, dataset.train.history.shape[1], dtype=torch.long)
     padded[0, -len(history):] = torch.as_tensor(history)
     with torch.inference_mode():
-        scores = model.score_all_from_state(apply_adapter(model.hidden_state(padded), adapter))[0]
+        state = model.hidden_state(padded.to(args.torch_device))
+        scores = model.score_all_from_state(apply_adapter(state, adapter.to(args.torch_device)))[0].cpu()
         scores[torch.as_tensor(consumed, dtype=torch.long)] = float("-inf")  # already consumed
         top = torch.topk(scores, args.k).indices.numpy()
     return {"user": args.user, "weights": args.weights, "generate_ms": round(seconds * 1000, 1),
@@ -271,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="python -m padirec", description=__doc__.split("\n\n")[0])
     parser.add_argument("--params", default="params.yaml", help="params file, relative to the repository root")
     parser.add_argument("--root", default=".", help="output root holding data/ (default: the repository root)")
+    parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps (default: runtime.device of "
+                        "the params file)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def add(name, handler, help_text, weights=True, sampling=True):

@@ -170,6 +170,7 @@ def method_rows(replicate: Replicate, weights: np.ndarray, guidance: float, conf
 def mmr_metrics(model: SequentialRecommender, states: torch.Tensor, trade_off: float, evaluation: EvaluationSet,
                 pool: int) -> dict[str, float]:
     """MMR re-ranking of the bare backbone's scores, on the candidates and over the full catalogue."""
+    evaluation = evaluation.to(states.device)
     categories = evaluation.item_categories
     sampled = baselines.mmr_scores(model.score_from_state(states, evaluation.candidates), categories,
                                    evaluation.candidates, trade_off, pool=pool)
@@ -323,17 +324,19 @@ class BackboneEvaluation:
 
 
 def evaluate_backbone(name: str, cfg: Config, out: Paths, dataset: Dataset, test: EvaluationSet,
-                      valid: EvaluationSet, progress: bool = True) -> BackboneEvaluation:
-    """Load the backbone, sweep and generators of `name`; run the guidance choice, every method, the ablation."""
+                      valid: EvaluationSet, progress: bool = True,
+                      device: torch.device | str = "cpu") -> BackboneEvaluation:
+    """Load the backbone, sweep and generators of `name` onto `device`; run the guidance choice, every
+    method, the ablation."""
     weights = np.asarray(cfg.diffusion.eval_grid)
     seen = {round(w[0], 6) for w in cfg.sweep.grid}
     unseen = [float(w[0]) for w in weights if round(w[0], 6) not in seen]
     made_for = {"backbone": name, "objectives": cfg.sweep.objectives}
-    model, _ = load_backbone(out.backbone(name), name)
+    model, _ = load_backbone(out.backbone(name), name, device)
     sweep = AdapterSweep.load(out.sweep(name), **made_for)
     tuning, split_states = tuning_tensors(model, dataset), {}
     replicates = [Replicate(model, seed, sweep.weights, sweep.last_adapters(seed),
-                            Generator.load(out.generator(name, seed), cfg.diffusion, **made_for), tuning,
+                            Generator.load(out.generator(name, seed), cfg.diffusion, device=device, **made_for), tuning,
                             split_states=split_states) for seed in cfg.sweep.seeds]
     bar = progress_bar(total=4 * len(replicates), desc=f"{name}: 4 phases x {len(replicates)} seeds",
                        show=progress)
@@ -353,7 +356,7 @@ def evaluate_backbone(name: str, cfg: Config, out: Paths, dataset: Dataset, test
     density = []
     for replicate in steps("ablation"):
         generators = {tuple(grid): Generator.load(out.generator(name, replicate.seed, len(grid)), cfg.diffusion,
-                                                     **made_for)
+                                                     device=device, **made_for)
                       for grid in cfg.diffusion.density_grids}
         generators[tuple(sweep.weights[:, 0])] = replicate.generator
         density.append(density_rows(replicate, generators, weights, chosen, cfg.diffusion.samples_per_requirement,

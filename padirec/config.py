@@ -253,6 +253,24 @@ class EvaluateConfig:
 
 
 @dataclass(frozen=True)
+class RuntimeConfig:
+    """Where stages run; changes speed, not what is computed (see padirec.runtime)."""
+
+    device: str = "auto"  # auto (CUDA when present, else CPU), cpu, cuda, cuda:N or mps
+    threads: int = 0  # CPU threads for torch; 0 = every core this process may use
+
+    def problems(self, key: str) -> list[str]:
+        from padirec.runtime import device_problem
+
+        found = []
+        if (problem := device_problem(self.device)) is not None:
+            found.append(f"{key}.device = {self.device!r}: {problem}")
+        if self.threads < 0:
+            found.append(f"{key}.threads = {self.threads}: give 0 (every core) or a positive number of threads.")
+        return found
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
@@ -260,6 +278,7 @@ class Config:
     sweep: SweepConfig = field(default_factory=SweepConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def problems(self, key: str) -> list[str]:
         found = []

@@ -422,7 +422,7 @@ def train_diffusion(
     The EMA starts from the initial weights: with decay 0.999 it needs thousands of steps.
     """
     torch.manual_seed(seed)
-    generator = torch.Generator(device=x0.device).manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)  # on the CPU: a seed draws the same batches on every device
     optimizer = torch.optim.Adam(diffusion.parameters(), lr=lr, fused=True)  # one kernel, not ~10 ops per tensor
     ema = EMA(diffusion, ema_decay)
     diffusion.train()
@@ -430,7 +430,7 @@ def train_diffusion(
     losses: list[float] = []
     bar = progress_bar(range(steps), desc=desc, show=progress)
     for _ in bar:
-        idx = torch.randint(0, x0.shape[0], (batch_size,), generator=generator, device=x0.device)
+        idx = torch.randint(0, x0.shape[0], (batch_size,), generator=generator).to(x0.device)
         loss = diffusion.loss(x0[idx], cond[idx], generator=generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -484,13 +484,13 @@ def train_diffusion_stack(
 
     forward = vmap(denoise)
     optimizer = torch.optim.Adam(list(stacked.values()), lr=lr, fused=True)
-    generators = [torch.Generator(device=x0.device).manual_seed(seed) for x0, seed in zip(x0s, seeds)]
+    generators = [torch.Generator().manual_seed(seed) for seed in seeds]  # CPU streams, as in train_diffusion
     losses: list[Tensor] = []
     bar = progress_bar(range(steps), desc=desc, show=progress)
     for _ in bar:
         batches = []
         for diffusion, x0, cond, generator in zip(diffusions, x0s, conds, generators):
-            idx = torch.randint(0, x0.shape[0], (batch_size,), generator=generator, device=x0.device)
+            idx = torch.randint(0, x0.shape[0], (batch_size,), generator=generator).to(x0.device)
             x_t, t, mask, target = diffusion.training_inputs(x0[idx], generator)
             batches.append((x_t, t, cond[idx], mask, target))
         x_t, t, cond, mask, target = (torch.stack(part) for part in zip(*batches))

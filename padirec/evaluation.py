@@ -33,6 +33,19 @@ class EvaluationSet:
     # Ideal alpha-DCG prefixes per protocol: they depend on the candidates, not on the scores,
     # and their greedy search is most of a full-ranking evaluation, so they are computed once.
     _ideals: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _copies: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # on other devices
+
+    def to(self, device: torch.device | str) -> "EvaluationSet":
+        """This split on `device`: itself when already there, else one copy per device, made once."""
+        device = torch.device(device)
+        if self.target.device == device:
+            return self
+        if device not in self._copies:
+            moved = EvaluationSet(*(getattr(self, name).to(device) for name in
+                                    ("history", "candidates", "full_mask", "target", "item_categories")))
+            moved._ideals.update({key: value.to(device) for key, value in self._ideals.items()})
+            self._copies[device] = moved
+        return self._copies[device]
 
     def ideal(self, full_ranking: bool) -> Tensor:
         """Ideal alpha-DCG prefixes [U, max(KS)] of the candidates (False) or of the catalogue (True)."""
@@ -64,10 +77,12 @@ class EvaluationSet:
 
 @torch.inference_mode()
 def backbone_states(model: SequentialRecommender, history: Tensor, batch: int = STATE_BATCH) -> Tensor:
-    """The frozen backbone's user states [N, d] (eval mode: no dropout), computed in batches."""
+    """The frozen backbone's user states [N, d] (eval mode: no dropout), computed in batches on the model's device."""
     was_training = model.training
     model.eval()
-    states = torch.cat([model.hidden_state(history[start:start + batch]) for start in range(0, len(history), batch)])
+    device = model.item_embedding.weight.device
+    states = torch.cat([model.hidden_state(history[start:start + batch].to(device))
+                        for start in range(0, len(history), batch)])
     model.train(was_training)
     return states
 
@@ -76,6 +91,7 @@ def backbone_states(model: SequentialRecommender, history: Tensor, batch: int = 
 def evaluate_states(model: SequentialRecommender, states: Tensor, evaluation: EvaluationSet,
                     full_ranking: bool = True) -> dict[str, float]:
     """Metrics of user states [U, d]: sampled protocol keys `hr@10`..., full ranking `full_hr@10`..."""
+    evaluation = evaluation.to(states.device)
     sampled_scores = model.score_from_state(states, evaluation.candidates)
     full_scores = model.score_all_from_state(states) if full_ranking else None
     return evaluate_scores(sampled_scores, full_scores, evaluation)
@@ -84,8 +100,9 @@ def evaluate_states(model: SequentialRecommender, states: Tensor, evaluation: Ev
 @torch.inference_mode()
 def evaluate_scores(sampled_scores: Tensor, full_scores: Tensor | None, evaluation: EvaluationSet) -> dict[str, float]:
     """Metrics of scores over the candidates [U, C] and, optionally, the whole catalogue [U, n_items + 1]."""
+    evaluation = evaluation.to(sampled_scores.device)
     categories = evaluation.item_categories
-    target_col = torch.zeros(len(sampled_scores), dtype=torch.long)
+    target_col = torch.zeros(len(sampled_scores), dtype=torch.long, device=sampled_scores.device)
     results = ranking_metrics(sampled_scores, target_col, categories[evaluation.candidates], KS, ALPHA,
                               ideal=evaluation.ideal(False))
     if full_scores is not None:
@@ -103,5 +120,5 @@ def popularity_scores(dataset: Dataset, evaluation: EvaluationSet) -> tuple[Tens
     first_items = dataset.sequence_items[dataset.sequence_start[1:-1]]
     counts += np.bincount(first_items, minlength=dataset.n_items + 1)
     counts[0] = -np.inf
-    full = torch.as_tensor(counts).expand(len(evaluation.target), -1)
+    full = torch.as_tensor(counts, device=evaluation.target.device).expand(len(evaluation.target), -1)
     return full.gather(1, evaluation.candidates), full

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from padirec.artifacts import AdapterSweep, check_finite, check_made_for, load_payload, load_state, save_payload
+from padirec.artifacts import (AdapterSweep, check_finite, check_made_for, cpu_state, load_payload, load_state,
+                               save_payload)
 from padirec.config import DiffusionConfig
 from padirec.diffusion import Diffusion, NoiseSchedule, ParameterDenoiser, train_diffusion, train_diffusion_stack
 
@@ -65,8 +66,10 @@ class Generator:
 
     def generate(self, weights: np.ndarray | Tensor, guidance: float | None = None, steps: int | None = None,
                  seed: int = 0, sampler: str | None = None) -> Tensor:
-        """Flat adapter vectors [N, P] for requirement vectors [N, K] (un-normalised)."""
-        weights = torch.as_tensor(np.asarray(weights), dtype=torch.float32)
+        """Flat adapter vectors [N, P] on the CPU for requirement vectors [N, K] (un-normalised); sampled on
+        the device the generator lives on, with noise drawn on the CPU so a seed means the same anywhere."""
+        device = next(self.diffusion.parameters()).device
+        weights = torch.as_tensor(np.asarray(weights), dtype=torch.float32).to(device)
         if weights.dim() != 2 or weights.shape[1] != len(self.objectives):
             raise ValueError(f"requirements must be [N, {len(self.objectives)}] (one weight per objective "
                              f"{self.objectives}), got shape {list(weights.shape)}")
@@ -78,7 +81,7 @@ class Generator:
         with torch.inference_mode():
             sample = self.diffusion.sample(weights, guidance_scale=guidance, sampler=sampler, steps=steps,
                                            generator=generator)
-        return self.normaliser.decode(sample)
+        return self.normaliser.decode(sample.cpu())
 
     def save(self, path: Path, backbone: str) -> None:
         """Write the generator with the backbone it serves, so a load for another backbone is refused.
@@ -88,13 +91,13 @@ class Generator:
         """
         payload = {"format": GENERATOR_FORMAT, "backbone": backbone, "config": asdict(self.config),
                    "objectives": self.objectives, "n_params": self.n_params,
-                   "state_dict": self.diffusion.state_dict(), "mean": self.normaliser.mean,
+                   "state_dict": cpu_state(self.diffusion), "mean": self.normaliser.mean,
                    "scale": self.normaliser.scale, "losses": self.losses}
         save_payload(payload, path)
 
     @classmethod
     def load(cls, path: Path, sampling: DiffusionConfig | None = None, backbone: str | None = None,
-             objectives: list[str] | None = None) -> "Generator":
+             objectives: list[str] | None = None, device: torch.device | str = "cpu") -> "Generator":
         """A saved generator; `sampling` (e.g. the current params' diffusion section) supplies the sampler,
         its steps and the guidance scale, which do not change the trained model. `backbone` and
         `objectives`, when given, must be the ones it was trained for."""
@@ -122,7 +125,7 @@ class Generator:
             config = replace(config, **{key: getattr(sampling, key) for key in SAMPLING_KEYS})
         diffusion = build_diffusion(config, n_params, len(payload["objectives"]))
         load_state(diffusion, payload["state_dict"], path, "diffusion")
-        diffusion.eval()
+        diffusion.eval().to(device)
         return cls(diffusion, Normaliser(payload["mean"], payload["scale"]), config, payload["objectives"],
                    n_params, payload["losses"], float("nan"))
 
@@ -154,15 +157,16 @@ class GeneratorJob:
     diffusion: Diffusion
 
     @classmethod
-    def create(cls, sweep: AdapterSweep, config: DiffusionConfig, replicate: int) -> "GeneratorJob":
+    def create(cls, sweep: AdapterSweep, config: DiffusionConfig, replicate: int,
+               device: torch.device | str = "cpu") -> "GeneratorJob":
         """Initialisation, batches and noise are seeded by config.seed + replicate (the replicate is the
-        sweep seed whose adapters are the training data)."""
+        sweep seed whose adapters are the training data); the model and its data live on `device`."""
         vectors, weights = training_pairs(sweep)
         normaliser = Normaliser.fit(vectors, config.normalisation)
         seed = config.seed + replicate
         torch.manual_seed(seed)
-        diffusion = build_diffusion(config, vectors.shape[1], weights.shape[1])
-        return cls(sweep, seed, normaliser, normaliser.encode(vectors), weights, diffusion)
+        diffusion = build_diffusion(config, vectors.shape[1], weights.shape[1]).to(device)
+        return cls(sweep, seed, normaliser, normaliser.encode(vectors).to(device), weights.to(device), diffusion)
 
     def generator(self, ema, losses: list[float], config: DiffusionConfig, seconds: float) -> "Generator":
         sampling = ema.model
@@ -172,9 +176,10 @@ class GeneratorJob:
 
 
 def train_generator(sweep: AdapterSweep, config: DiffusionConfig, replicate: int = 0,
-                    progress: bool = True, desc: str = "generator steps") -> Generator:
+                    progress: bool = True, desc: str = "generator steps",
+                    device: torch.device | str = "cpu") -> Generator:
     """Fit the normaliser and train the conditional diffusion model with classifier-free guidance."""
-    job = GeneratorJob.create(sweep, config, replicate)
+    job = GeneratorJob.create(sweep, config, replicate, device)
     started = time.perf_counter()
     ema, losses = train_diffusion(job.diffusion, job.encoded, job.weights, steps=config.train_steps,
                                   batch_size=config.batch_size, lr=config.lr, ema_decay=config.ema_decay,
@@ -183,11 +188,12 @@ def train_generator(sweep: AdapterSweep, config: DiffusionConfig, replicate: int
 
 
 def train_generator_stack(sweeps: list[AdapterSweep], config: DiffusionConfig, replicates: list[int],
-                          progress: bool = True, desc: str = "generator steps") -> list[Generator]:
+                          progress: bool = True, desc: str = "generator steps",
+                          device: torch.device | str = "cpu") -> list[Generator]:
     """`train_generator` for several training sets at once, as one stacked model: each generator keeps
     its own data, seed and EMA and ends as it would alone, up to floating-point order. Each one's
     `train_seconds` is its share of the stack's time."""
-    jobs = [GeneratorJob.create(sweep, config, replicate) for sweep, replicate in zip(sweeps, replicates)]
+    jobs = [GeneratorJob.create(sweep, config, replicate, device) for sweep, replicate in zip(sweeps, replicates)]
     started = time.perf_counter()
     emas, losses = train_diffusion_stack([job.diffusion for job in jobs], [job.encoded for job in jobs],
                                          [job.weights for job in jobs], [job.seed for job in jobs],
@@ -198,13 +204,14 @@ def train_generator_stack(sweeps: list[AdapterSweep], config: DiffusionConfig, r
 
 
 def train_generator_stacks(sweeps: list[AdapterSweep], config: DiffusionConfig, replicates: list[int],
-                           progress: bool = True) -> list[Generator]:
+                           progress: bool = True, device: torch.device | str = "cpu") -> list[Generator]:
     """`train_generator_stack` over consecutive groups of `config.stack` training sets, in order."""
     trained = []
     for start in range(0, len(sweeps), config.stack):
         end = min(start + config.stack, len(sweeps))
         trained += train_generator_stack(sweeps[start:end], config, replicates[start:end], progress=progress,
-                                         desc=f"generators {start + 1}-{end} of {len(sweeps)}, stacked")
+                                         desc=f"generators {start + 1}-{end} of {len(sweeps)}, stacked",
+                                         device=device)
     return trained
 
 
@@ -219,11 +226,12 @@ def generator_jobs(cfg: "Config", out: "Paths") -> list[tuple[str, int, list[flo
     return jobs
 
 
-def train_generators(cfg: "Config", out: "Paths", progress: bool = True) -> list[dict]:
+def train_generators(cfg: "Config", out: "Paths", progress: bool = True,
+                     device: torch.device | str = "cpu") -> list[dict]:
     """Train (in stacks of diffusion.stack) and save every generator of `generator_jobs`; one record each."""
     jobs = generator_jobs(cfg, out)
     trained = train_generator_stacks([subset for *_, subset in jobs], cfg.diffusion, [seed for _, seed, *_ in jobs],
-                                     progress=progress)
+                                     progress=progress, device=device)
     runs = []
     for index, ((name, seed, grid, subset), generator) in enumerate(zip(jobs, trained)):
         generator.save(out.generator(name, seed, None if grid is None else len(grid)), name)

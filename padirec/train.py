@@ -52,12 +52,13 @@ class BackboneRun:
     seconds: float
 
 
-def train_backbone(name: str, dataset: Dataset, config: BackboneConfig, valid: EvaluationSet) -> BackboneRun:
-    """Train on the accuracy loss with early stopping on validation NDCG@10 (100 candidates)."""
+def train_backbone(name: str, dataset: Dataset, config: BackboneConfig, valid: EvaluationSet,
+                   device: torch.device | str = "cpu") -> BackboneRun:
+    """Train on the accuracy loss with early stopping on validation NDCG@10 (100 candidates), on `device`."""
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     settings = {**config.models.get(name, {}), "max_len": dataset.train.history.shape[1]}
-    model = build_backbone(name, dataset.n_items, **settings)
+    model = build_backbone(name, dataset.n_items, **settings).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     inputs, targets = training_windows(dataset)
     best, best_epoch, best_state, rows, stale = -1.0, 0, None, [], 0
@@ -68,7 +69,8 @@ def train_backbone(name: str, dataset: Dataset, config: BackboneConfig, valid: E
         losses = []
         for start in range(0, len(order), config.batch_size):
             batch = order[start:start + config.batch_size]
-            loss = _window_loss(model, inputs[batch], targets[batch], config.train_negatives, generator)
+            loss = window_loss(model, inputs[batch].to(device), targets[batch].to(device), config.train_negatives,
+                                generator)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -87,12 +89,14 @@ def train_backbone(name: str, dataset: Dataset, config: BackboneConfig, valid: E
     return BackboneRun(model, settings, pd.DataFrame(rows), best_epoch, time.perf_counter() - started)
 
 
-def _window_loss(model, inputs: Tensor, targets: Tensor, n_negatives: int, generator: torch.Generator) -> Tensor:
+def window_loss(model, inputs: Tensor, targets: Tensor, n_negatives: int, generator: torch.Generator) -> Tensor:
     states = model.encode_sequence(inputs)  # [B, L, d]
     real = targets > 0
     states, positives = states[real], targets[real]  # [T, d], [T]
-    # Uniform negatives over the catalogue; a draw equal to the target (p ~ 1/n_items) is kept.
+    # Uniform negatives over the catalogue; a draw equal to the target (p ~ 1/n_items) is kept. Drawn on
+    # the CPU generator, so a seed gives the same negatives on every device.
     negatives = torch.randint(1, model.n_items + 1, (len(positives), n_negatives), generator=generator)
+    negatives = negatives.to(positives.device)
     candidates = torch.cat([positives[:, None], negatives], dim=1)
     scores = torch.einsum("td,tcd->tc", states, model.item_embedding(candidates))
     return bpr_softmax_loss(scores[:, 0], scores[:, 1:])
@@ -137,8 +141,10 @@ def training_batches(model: SequentialRecommender, states: Tensor, targets: Tens
     column 0) under R adapters, and the candidates [B, C].
     """
     item_embedding = model.item_embedding.weight.detach()
-    order = torch.randperm(len(states), generator=generator)
+    # Drawn on the CPU generator, then moved: a seed gives the same batches on every device.
+    order = torch.randperm(len(states), generator=generator).to(states.device)
     negatives = torch.randint(1, model.n_items + 1, (len(states), config.train_negatives), generator=generator)
+    negatives = negatives.to(states.device)
     for start in range(0, len(order), config.batch_size):
         batch = order[start:start + config.batch_size]
         candidates = torch.cat([targets[batch, None], negatives[batch]], dim=1)  # [B, C]
@@ -161,17 +167,17 @@ def tune_adapters(model: SequentialRecommender, states: Tensor, targets: Tensor,
     one optimiser over the stack equals one optimiser per adapter.
     """
     objectives = objectives or config.objectives
-    weights_t = torch.as_tensor(np.asarray(weights), dtype=torch.float32)  # [R, K]
+    weights_t = torch.as_tensor(np.asarray(weights), dtype=torch.float32, device=states.device)  # [R, K]
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    initial = torch.nn.utils.parameters_to_vector(Adapter(model.hidden).parameters()).detach()
+    initial = torch.nn.utils.parameters_to_vector(Adapter(model.hidden).parameters()).detach().to(states.device)
     flat = initial.repeat(len(weights_t), 1).requires_grad_(True)  # [R, P]
     optimizer = torch.optim.Adam([flat], lr=config.lr)
     kept, kept_epochs, rows = [], [], []
     started = time.perf_counter()
     first_kept = config.epochs - config.keep_checkpoints + 1
     for epoch in progress_bar(range(1, config.epochs + 1), desc=desc, show=progress):
-        totals = torch.zeros(len(objectives), len(weights_t))
+        totals = torch.zeros(len(objectives), len(weights_t), device=states.device)
         for batch, scores_of in training_batches(model, states, targets, config, generator):
             scores, candidates = scores_of(flat)
             losses = objective_losses(scores, item_categories[candidates], objectives,
@@ -188,21 +194,22 @@ def tune_adapters(model: SequentialRecommender, states: Tensor, targets: Tensor,
         if epoch >= first_kept:
             kept.append(flat.detach().clone())
             kept_epochs.append(epoch)
-    checkpoints = torch.stack(kept, dim=1).numpy()  # [R, keep, P]
+    checkpoints = torch.stack(kept, dim=1).cpu().numpy()  # [R, keep, P]
     return SweepRun(np.asarray(weights, dtype=np.float64), checkpoints, kept_epochs, pd.DataFrame(rows),
                     time.perf_counter() - started)
 
 
 def tuning_tensors(model: SequentialRecommender, dataset: Dataset) -> tuple[Tensor, Tensor, Tensor]:
-    """What adapter tuning reads: cached backbone states of the training examples, their targets, item categories."""
+    """What adapter tuning reads: cached backbone states of the training examples, their targets, item categories
+    (all on the model's device)."""
     states = backbone_states(model, torch.as_tensor(dataset.train.history, dtype=torch.long))
-    targets = torch.as_tensor(dataset.train.target, dtype=torch.long)
-    return states, targets, torch.as_tensor(dataset.item_categories, dtype=torch.float32)
+    targets = torch.as_tensor(dataset.train.target, dtype=torch.long, device=states.device)
+    return states, targets, torch.as_tensor(dataset.item_categories, dtype=torch.float32, device=states.device)
 
 
 @torch.inference_mode()
 def evaluate_adapters(model: SequentialRecommender, states: Tensor, adapters: np.ndarray | Tensor,
                       evaluation: EvaluationSet, full_ranking: bool = True) -> list[dict[str, float]]:
     """Metrics of each flat adapter in `adapters` [R, P] applied to evaluation states [U, d]."""
-    adapters = torch.as_tensor(np.asarray(adapters), dtype=torch.float32)
+    adapters = torch.as_tensor(adapters, dtype=torch.float32, device=states.device)
     return [evaluate_states(model, apply_adapter(states, adapter), evaluation, full_ranking) for adapter in adapters]

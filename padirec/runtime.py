@@ -1,0 +1,68 @@
+"""Where the work runs: the torch device and the number of CPU threads (params.yaml `runtime`).
+
+`device: auto` takes CUDA when a GPU is visible, else the CPU; `threads: 0` takes every core this
+process may use. Neither changes what a stage computes, only where and how fast, so no stage lists
+`runtime` among its DVC params: switching a laptop's run to a GPU does not invalidate the results.
+Random draws stay on CPU generators and move to the device, so a seed means the same batches
+everywhere; floating point still differs between devices (see the README).
+"""
+from __future__ import annotations
+
+import os
+import re
+
+import torch
+
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which a container or `taskset` can narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def device_problem(name: str) -> str | None:
+    """Why `name` cannot be used as the device on this machine, or None."""
+    if not DEVICE_PATTERN.fullmatch(name):
+        return "give auto, cpu, cuda, cuda:N or mps."
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            return "no CUDA device is visible to torch here; use auto (CUDA when present, else CPU) or cpu."
+        index = int(name.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            return f"this machine has {torch.cuda.device_count()} CUDA device(s), numbered from 0."
+    if name == "mps" and not torch.backends.mps.is_available():
+        return "the Apple MPS device is not available here; use auto or cpu."
+    return None
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """The torch device that `name` (params.yaml `runtime.device`) means on this machine."""
+    problem = device_problem(name)
+    if problem is not None:
+        raise ValueError(f"runtime.device = {name!r}: {problem}")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def resolve_threads(threads: int = 0) -> int:
+    """CPU threads for torch: `threads`, or every available core when it is 0."""
+    if threads < 0:
+        raise ValueError(f"runtime.threads = {threads}: give 0 (every core) or a positive number.")
+    return threads or available_cores()
+
+
+def setup(config) -> torch.device:
+    """Apply a RuntimeConfig (threads) and return its device; stages and the command line call this first."""
+    torch.set_num_threads(resolve_threads(config.threads))
+    return resolve_device(config.device)
+
+
+def describe(device: torch.device) -> dict:
+    """The device and threads in words, for benchmarks and metrics files."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    return {"device": device.type, "device_name": name, "threads": torch.get_num_threads()}

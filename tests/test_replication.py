@@ -1,0 +1,77 @@
+"""Confidence intervals, verdicts, the split-half replication check and the README's sentences."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from padirec import readme, replication
+
+
+def test_confidence_interval_is_the_t_interval():
+    values = [1.0, 2.0, 4.0, 7.0]
+    mean, half = replication.confidence_interval(values)
+    low, high = stats.t.interval(0.95, df=3, loc=np.mean(values), scale=stats.sem(values))
+    assert mean == pytest.approx(3.5) and half == pytest.approx((high - low) / 2)
+    assert np.isnan(replication.confidence_interval([1.0])[1])
+
+
+def test_halves_are_disjoint_and_cover_the_seeds():
+    assert replication.halves([0, 1, 2, 3, 4]) == ([0, 1], [2, 3, 4])
+    assert replication.halves([5, 6, 7, 8]) == ([5, 6], [7, 8])
+
+
+@pytest.mark.parametrize("difference, lower_is_better, expected", [
+    ([0.5, 0.6, 0.55, 0.52], False, "better"),
+    ([0.5, 0.6, 0.55, 0.52], True, "worse"),
+    ([-0.5, -0.6, -0.55, -0.52], True, "better"),
+    ([0.5, -0.6, 0.55, -0.52], False, "no difference shown"),
+    ([0.0, 0.0, 0.0], False, "no difference shown"),
+])
+def test_verdict_reads_the_direction_of_the_metric(difference, lower_is_better, expected):
+    assert replication.verdict(np.array(difference), lower_is_better)[0] == expected
+
+
+def summaries_with(padirec_minus_other: dict[int, float]) -> pd.DataFrame:
+    """Per-seed summaries of two backbones where PaDiRec's gap exceeds Hypernetwork's by the given amounts."""
+    rows = []
+    for backbone, offset in (("sasrec", 0.0), ("gru4rec", 0.001)):
+        for seed, difference in padirec_minus_other.items():
+            base = 0.02 + 0.001 * seed + offset
+            rows += [{"backbone": backbone, "seed": seed, "method": "hypernetwork", "rel_gap_unseen": base},
+                     {"backbone": backbone, "seed": seed, "method": "padirec", "rel_gap_unseen": base + difference}]
+    return pd.DataFrame(rows)
+
+
+def test_a_verdict_that_holds_on_both_halves_is_a_finding_and_one_that_flips_is_not():
+    comparisons = [{"metric": "rel_gap_unseen", "other": "hypernetwork"}]
+    steady = summaries_with({0: 0.010, 1: 0.011, 2: 0.012, 3: 0.0105, 4: 0.0115, 5: 0.0108})
+    table = replication.replication_table(steady, comparisons, [0, 1, 2, 3, 4, 5])
+    row = table.iloc[0]
+    assert row["verdict_all"] == row["verdict_half_1"] == row["verdict_half_2"] == "worse"
+    assert row["replicated"] and row["finding"] and row["pairs_all"] == 12
+    assert "**PaDiRec is worse than Hypernetwork** on the gap to Retrain" in replication.sentence(row)
+
+    flipping = summaries_with({0: 0.010, 1: 0.011, 2: 0.012, 3: -0.001, 4: 0.0005, 5: -0.0007})
+    row = replication.replication_table(flipping, comparisons, [0, 1, 2, 3, 4, 5]).iloc[0]
+    assert row["verdict_half_1"] == "worse" and row["verdict_half_2"] == "no difference shown"
+    assert not row["replicated"] and not row["finding"]
+    text = replication.findings_markdown(replication.replication_table(flipping, comparisons, [0, 1, 2, 3, 4, 5]))
+    assert "Not resolved at this sample size" in text and "95% CI" in text and "**" not in text
+
+
+def test_readme_blocks_are_filled_from_their_files_and_stale_ones_are_listed(tmp_path):
+    (tmp_path / "table.md").write_text("| a |\n|--|\n| 1 |\n")
+    text = "intro\n<!-- begin table.md -->\nold\n<!-- end table.md -->\noutro\n"
+    assert readme.stale_blocks(text, tmp_path) == ["table.md"]
+    fresh = readme.render(text, tmp_path)
+    assert fresh == "intro\n<!-- begin table.md -->\n| a |\n|--|\n| 1 |\n<!-- end table.md -->\noutro\n"
+    assert readme.stale_blocks(fresh, tmp_path) == []
+    with pytest.raises(FileNotFoundError, match="missing.md"):
+        readme.render("<!-- begin missing.md -->\n<!-- end missing.md -->", tmp_path)
+
+
+def test_the_committed_readme_matches_the_committed_results(repo):
+    stale = readme.stale_blocks((repo / "README.md").read_text(encoding="utf-8"), repo)
+    assert stale == [], f"README blocks differ from their files {stale}: run python -m padirec.readme"
