@@ -33,8 +33,12 @@ def save_payload(payload: dict, path: Path) -> None:
 
 
 def cpu_state(module: torch.nn.Module) -> dict:
-    """A module's state dict on the CPU: saved files are the same whatever device trained them."""
-    return {name: value.detach().cpu() for name, value in module.state_dict().items()}
+    """A module's state dict on the CPU (its `_metadata` kept): saved files are the same whatever device
+    trained them."""
+    state = module.state_dict()
+    for name, value in state.items():
+        state[name] = value.detach().cpu()
+    return state
 
 
 def save_backbone(model: SequentialRecommender, name: str, settings: dict, path: Path, extra: dict | None = None) -> None:

@@ -26,13 +26,15 @@ from padirec.metrics import hypervolume, monotonicity_violations
 from padirec.models import SequentialRecommender
 from padirec.paths import Paths
 from padirec.progress import bar as progress_bar
+from padirec.replication import confidence_interval
 from padirec.train import evaluate_adapters, tune_adapters, tuning_tensors
 
-METHODS = ("padirec", "padirec_noguidance", "retrain", "nearest", "nearest_noise", "interpolate", "soup",
-           "hypernetwork", "mmr")
+METHODS = ("padirec", "padirec_noguidance", "padirec_mean", "retrain", "nearest", "nearest_noise", "interpolate",
+           "soup", "hypernetwork", "mmr")
 GAP_METRICS = ("ndcg@10", "alpha_ndcg@10")
 SUMMARY_KEYS = ("hv", "pearson_acc", "pearson_div", "spearman_acc", "spearman_div", "monotonicity_violations",
-                "rel_gap_unseen")
+                "rel_gap_unseen", "rel_gap_near_ends", "rel_gap_middle")
+GAP_REGIONS = ("near_ends", "middle")  # where on the simplex the unseen requirements lie (`requirement_regions`)
 
 
 def metric_rows(method: str, weights: np.ndarray, adapters: torch.Tensor | np.ndarray, model: SequentialRecommender,
@@ -142,6 +144,11 @@ def method_rows(replicate: Replicate, weights: np.ndarray, guidance: float, conf
                    for sample, adapters in enumerate(replicate.generated[method])]
         replicate.seconds[method] = requirement_seconds(
             lambda w, s=scale: replicate.generator.generate(w, guidance=s, seed=seed), weights)
+    # The mean of PaDiRec's samples in parameter space: one adapter per requirement, less sampling noise.
+    frames.append(metric_rows("padirec_mean", weights, replicate.generated["padirec"].mean(0), model, states,
+                              evaluation, seed))
+    replicate.seconds["padirec_mean"] = requirement_seconds(
+        lambda w: replicate.generate(w, guidance, samples).mean(0), weights)
 
     spread = baselines.sample_spread(replicate.generated["padirec"])
     nearest = baselines.nearest_adapters(grid, grid_adapters, weights)
@@ -227,9 +234,19 @@ def relative_gap(method: pd.DataFrame, reference: pd.DataFrame, weights: list[fl
     return float(np.mean(gaps))
 
 
+def requirement_regions(training_w_acc: list[float], unseen: list[float]) -> dict[str, list[float]]:
+    """The unseen w_acc values near the ends of the simplex (between the training grid's first two or last
+    two points, where the trade-off is steepest) and in the middle (the rest)."""
+    grid = sorted(training_w_acc)
+    near = [w for w in unseen if len(grid) > 1 and (grid[0] < w < grid[1] or grid[-2] < w < grid[-1])]
+    return {"near_ends": near, "middle": [w for w in unseen if w not in near]}
+
+
 def summarise(rows: pd.DataFrame, reference: pd.DataFrame | None, unseen: list[float],
-              hv_reference: tuple[float, float] = (0.0, 0.0), prefix: str = "") -> dict:
-    """One method's control over the grid: Pearson and Spearman r-a and r-d, hypervolume, monotonicity, gap.
+              hv_reference: tuple[float, float] = (0.0, 0.0), prefix: str = "",
+              regions: dict[str, list[float]] | None = None) -> dict:
+    """One method's control over the grid: Pearson and Spearman r-a and r-d, hypervolume, monotonicity, gap
+    (over all unseen requirements, and per region of `regions`).
 
     `prefix` selects the protocol: "" for the 100 candidates, "full_" for full ranking.
     """
@@ -245,11 +262,14 @@ def summarise(rows: pd.DataFrame, reference: pd.DataFrame | None, unseen: list[f
     }
     if reference is not None and unseen and not prefix:
         summary["rel_gap_unseen"] = relative_gap(rows, reference, unseen)
+        for region, weights in (regions or {}).items():  # NaN for a region with no requirement in it
+            summary[f"rel_gap_{region}"] = relative_gap(rows, reference, weights) if weights else float("nan")
     return summary
 
 
 def seed_summaries(rows: pd.DataFrame, unseen: list[float], hv_reference: tuple[float, float], prefix: str = "",
-                   reference_rows: pd.DataFrame | None = None, by: tuple[str, ...] = ()) -> pd.DataFrame:
+                   reference_rows: pd.DataFrame | None = None, by: tuple[str, ...] = (),
+                   regions: dict[str, list[float]] | None = None) -> pd.DataFrame:
     """summarise() per (backbone, method, *by, seed). The gap reference is Retrain's mean over seeds in
     `reference_rows` (default: `rows`); for Retrain itself it is the mean of the other seeds, so its gap is
     the seed-to-seed noise floor."""
@@ -261,7 +281,7 @@ def seed_summaries(rows: pd.DataFrame, unseen: list[float], hv_reference: tuple[
         retrain = reference_rows[(reference_rows["backbone"] == record["backbone"])
                                  & (reference_rows["method"] == "retrain")]
         reference = retrain[retrain["seed"] != record["seed"]] if record["method"] == "retrain" else retrain
-        records.append({**record, **summarise(frame, reference, unseen, hv_reference, prefix)})
+        records.append({**record, **summarise(frame, reference, unseen, hv_reference, prefix, regions)})
     return pd.DataFrame(records)
 
 
@@ -409,15 +429,18 @@ def diversity_control(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def main_table(summaries: pd.DataFrame, seconds: pd.DataFrame) -> pd.DataFrame:
-    """Methods by backbone: HV (mean, sd over seeds), r-a, r-d, monotonicity violations, gap to Retrain, seconds."""
+    """Methods by backbone: HV, r-a, r-d, monotonicity violations, gaps to Retrain (means over seeds, with the
+    half-width of their 95% t confidence interval for HV and the gaps), seconds per requirement."""
     grouped = summaries.groupby(["backbone", "method"], sort=False)
     table = grouped[[key for key in SUMMARY_KEYS if key in summaries]].mean()
-    table.insert(1, "hv_sd", grouped["hv"].std(ddof=1))
+    half_width = lambda values: confidence_interval(values)[1]  # noqa: E731
+    table.insert(1, "hv_ci95", grouped["hv"].agg(half_width))
     retrain_hv = table.xs("retrain", level="method")["hv"] if "retrain" in table.index.get_level_values("method") else None
     if retrain_hv is not None:
         table.insert(2, "hv_vs_retrain", table["hv"] / table.index.get_level_values("backbone").map(retrain_hv))
-    if "rel_gap_unseen" in summaries:
-        table.insert(len(table.columns), "rel_gap_sd", grouped["rel_gap_unseen"].std(ddof=1))
+    for key in ("rel_gap_unseen", "rel_gap_near_ends", "rel_gap_middle"):
+        if key in summaries:
+            table.insert(table.columns.get_loc(key) + 1, f"{key}_ci95", grouped[key].agg(half_width))
     long_seconds = seconds_per_requirement(seconds)
     table["seconds_per_requirement"] = long_seconds.groupby(["backbone", "method"])["seconds"].mean()
     order = {method: index for index, method in enumerate(METHODS)}
@@ -438,3 +461,47 @@ def seconds_per_requirement(seconds: pd.DataFrame) -> pd.DataFrame:
     """Long table (backbone, seed, method, seconds) of the METHODS timings recorded by `method_rows`."""
     present = [m for m in METHODS if m in seconds.columns]
     return seconds.melt(id_vars=["backbone", "seed"], value_vars=present, var_name="method", value_name="seconds")
+
+
+def _with_ci(mean: float, half: float, digits: int) -> str:
+    return f"{mean:.{digits}f}" if pd.isna(half) else f"{mean:.{digits}f} ± {half:.{digits}f}"
+
+
+def readable_main_table(main: pd.DataFrame) -> pd.DataFrame:
+    """`main_table` as text: each mean with the half-width of its 95% confidence interval over the seeds."""
+    table = pd.DataFrame(index=main.index)
+    table["HV"] = [_with_ci(m, h, 5) for m, h in zip(main["hv"], main["hv_ci95"])]
+    table["HV / Retrain %"] = (100 * main["hv_vs_retrain"]).round(1)
+    table["r-a"], table["r-d"] = main["pearson_acc"].round(3), main["pearson_div"].round(3)
+    for key, title in (("rel_gap_unseen", "gap, unseen"), ("rel_gap_near_ends", "gap, near ends"),
+                       ("rel_gap_middle", "gap, middle")):
+        if key in main:
+            table[title] = [_with_ci(m, h, 4) for m, h in zip(main[key], main[f"{key}_ci95"])]
+    table["ms / requirement"] = (1000 * main["seconds_per_requirement"]).round(2)
+    return table
+
+
+def near_end_table(main: pd.DataFrame, target: float = 1.5) -> pd.DataFrame:
+    """Per backbone and method: the gap to Retrain near the ends and in the middle (95% CIs), and the near-end
+    gap over Retrain's own seed-to-seed gap there; `target_met` says whether that ratio is at most `target`."""
+    table = pd.DataFrame(index=main.index)
+    table["near_ends"] = main["rel_gap_near_ends"]
+    table["near_ends_ci95"] = main["rel_gap_near_ends_ci95"]
+    table["middle"] = main["rel_gap_middle"]
+    table["middle_ci95"] = main["rel_gap_middle_ci95"]
+    retrain = main.xs("retrain", level="method")["rel_gap_near_ends"]
+    table["near_ends_vs_retrain_noise"] = table["near_ends"] / table.index.get_level_values("backbone").map(retrain)
+    table[f"target_met_{target:g}x"] = table["near_ends_vs_retrain_noise"] <= target
+    return table
+
+
+def replication_comparisons(summaries: pd.DataFrame, density: pd.DataFrame) -> list[dict]:
+    """Every verdict the evaluation states: PaDiRec against each other method on HV and on the gaps (overall,
+    near the ends), and against Interpolate and Nearest at each grid-density size."""
+    others = [m for m in METHODS if m != "padirec" and m in set(summaries["method"])]
+    found = [{"name": "main", "metric": metric, "other": other}
+             for metric in ("hv", "rel_gap_unseen", "rel_gap_near_ends") if metric in summaries for other in others]
+    for size in sorted(density["grid_size"].unique()):
+        found += [{"name": "grid density", "metric": "rel_gap_unseen", "other": other, "by": {"grid_size": int(size)},
+                   "summaries": density} for other in ("interpolate", "nearest")]
+    return found

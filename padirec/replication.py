@@ -70,12 +70,14 @@ def compare_pairs(summaries: pd.DataFrame, metric: str, other: str, seeds: list[
 
 
 def replication_table(summaries: pd.DataFrame, comparisons: list[dict], seeds: list[int]) -> pd.DataFrame:
-    """One row per comparison ({metric, other[, by]}): the verdict on each half of the seeds and on all,
-    whether they agree, and the effect (mean difference PaDiRec - other, its 95% CI, dz) on all seeds."""
+    """One row per comparison ({metric, other[, by][, summaries]}): the verdict on each half of the seeds and
+    on all, whether they agree, and the effect (mean difference PaDiRec - other, its 95% CI, dz) on all seeds.
+    A comparison's own `summaries` (e.g. the grid-density ablation's) replace the shared ones."""
     first, second = halves(seeds)
-    records = []
+    shared, records = summaries, []
     for comparison in comparisons:
         metric, other, by = comparison["metric"], comparison["other"], comparison.get("by")
+        summaries = comparison.get("summaries", shared)
         on_all = compare_pairs(summaries, metric, other, seeds, by=by)
         on_first = compare_pairs(summaries, metric, other, first, by=by)
         on_second = compare_pairs(summaries, metric, other, second, by=by)

@@ -64,7 +64,22 @@ def test_summarise_on_a_three_point_grid() -> None:
     assert summary["pearson_acc"] == pytest.approx(0.1 / math.sqrt(0.5 * 0.035))
     # Pearson r-d: dx = (.5, 0, -.5), dy = (.02, -.02, 0): 0.01 / sqrt(0.5 * 0.0008) = 0.5.
     assert summary["pearson_div"] == pytest.approx(0.5)
-    assert set(summary) == set(compare.SUMMARY_KEYS)
+    assert set(summary) == set(compare.SUMMARY_KEYS) - {"rel_gap_near_ends", "rel_gap_middle"}  # no regions given
+
+
+def test_gaps_per_region_average_only_their_requirements() -> None:
+    method = rows([0.1, 0.35, 0.3], [0.7, 0.66, 0.68], method="padirec")
+    summary = compare.summarise(method, REFERENCE, [0.0, 0.5], regions={"near_ends": [0.0], "middle": [0.5]})
+    assert summary["rel_gap_middle"] == pytest.approx(compare.relative_gap(method, REFERENCE, [0.5]))
+    assert summary["rel_gap_near_ends"] == pytest.approx(compare.relative_gap(method, REFERENCE, [0.0]))
+    assert summary["rel_gap_unseen"] == pytest.approx((summary["rel_gap_middle"] + summary["rel_gap_near_ends"]) / 2)
+
+
+def test_requirement_regions_split_the_unseen_points_by_their_grid_neighbours() -> None:
+    grid = [0.0, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 1.0]
+    unseen = [0.05, 0.1, 0.2, 0.5, 0.8, 0.9, 0.95]
+    assert compare.requirement_regions(grid, unseen) == {"near_ends": [0.05, 0.1, 0.9, 0.95],
+                                                        "middle": [0.2, 0.5, 0.8]}
 
 
 def test_summarise_hv_reference_and_full_protocol() -> None:
@@ -228,7 +243,7 @@ def test_density_table_means_and_paired_tests_per_grid_size() -> None:
 # ----------------------------------------------------------------------------- tables
 
 
-def test_main_table_seed_sd_and_method_order() -> None:
+def test_main_table_seed_confidence_intervals_and_method_order() -> None:
     summaries = pd.DataFrame({
         "backbone": "b",
         "method": ["mmr", "mmr", "retrain", "retrain", "padirec", "padirec"],
@@ -242,14 +257,15 @@ def test_main_table_seed_sd_and_method_order() -> None:
     table = compare.main_table(summaries, seconds)
     # METHODS order, not first appearance: padirec, retrain, mmr.
     assert [method for _, method in table.index] == ["padirec", "retrain", "mmr"]
-    assert table.columns.tolist()[:2] == ["hv", "hv_sd"]
+    assert table.columns.tolist()[:2] == ["hv", "hv_ci95"]
     # padirec HV 0.5, 0.7: mean 0.6, sd 0.2 / sqrt(2); retrain 0.4, 0.4: sd 0; mmr 0.1, 0.3: mean 0.2.
+    # 95% t interval of 2 values: half-width t(0.975, 1 df) * sd / sqrt(2).
+    t = stats.t.ppf(0.975, df=1)
     assert table["hv"].tolist() == pytest.approx([0.6, 0.4, 0.2])
-    assert table["hv_sd"].tolist() == pytest.approx([0.2 / math.sqrt(2), 0.0, 0.2 / math.sqrt(2)])
+    assert table["hv_ci95"].tolist() == pytest.approx([t * 0.1, 0.0, t * 0.1])
     assert table["monotonicity_violations"].tolist() == pytest.approx([0.5, 0.0, 1.0])
     # Gap 0.1, 0.2 -> sd 0.1 / sqrt(2); 0, 0.1 -> the same; 0.3, 0.5 -> 0.2 / sqrt(2).
-    assert table["rel_gap_sd"].tolist() == pytest.approx([0.1 / math.sqrt(2), 0.1 / math.sqrt(2),
-                                                         0.2 / math.sqrt(2)])
+    assert table["rel_gap_unseen_ci95"].tolist() == pytest.approx([t * 0.05, t * 0.05, t * 0.1])
     # Seconds: mean over seeds; retrain_stacked is not a method.
     assert table["seconds_per_requirement"].tolist() == pytest.approx([2.0, 15.0, 0.5])
 

@@ -1,0 +1,55 @@
+"""The sweep's adaptive grid: extra requirements where the validation metrics change fastest."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from padirec import config, data, evaluation, sweep, train
+
+
+def test_steepest_interval_is_the_largest_relative_change_of_any_metric():
+    w_acc = np.array([0.0, 0.15, 0.5, 1.0])
+    # NDCG (mean 0.5) changes by 0.3, 0.05, 0.05; alpha-NDCG (mean 0.9) by 0.05, 0.01, 0.4 (relative 0.44).
+    metrics = np.array([[0.3, 1.0], [0.6, 0.95], [0.55, 0.94], [0.55, 0.54]])
+    metrics[:, 0] += 0.5 - metrics[:, 0].mean()
+    metrics[:, 1] += 0.9 - metrics[:, 1].mean()
+    assert sweep.steepest_interval(w_acc, metrics) == 2  # 0.40 / 0.9 > 0.30 / 0.5
+    metrics[3, 1] = metrics[2, 1]  # flatten the last interval: the first is now steepest
+    assert sweep.steepest_interval(w_acc, metrics) == 0
+    with pytest.raises(ValueError, match="ascending"):
+        sweep.steepest_interval(np.array([0.5, 0.0]), metrics[:2])
+
+
+def test_a_budget_over_two_objectives_only_and_not_negative():
+    with pytest.raises(config.ConfigError, match="adaptive_budget = -1"):
+        config.config_from_dict({"sweep": {"adaptive_budget": -1}})
+
+
+@pytest.fixture(scope="module")
+def small(raw_files):
+    return data.prepare_dataset(raw_files, config.DataConfig(), config.PrepareConfig(max_users=120))
+
+
+def test_the_sweep_places_its_budget_between_grid_points_and_tunes_them_for_every_seed(small):
+    valid = evaluation.EvaluationSet.from_split(small, small.valid)
+    test = evaluation.EvaluationSet.from_split(small, small.test)
+    model = train.train_backbone("sasrec", small, config.BackboneConfig(epochs=1, models={"sasrec": {"blocks": 1}}),
+                                 valid).model
+    settings = config.SweepConfig(grid=[[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]], seeds=[0, 1], epochs=2,
+                                  keep_checkpoints=2, batch_size=512, adaptive_budget=2)
+    result = sweep.run_sweep("sasrec", model, small, settings, test, valid)
+    w_acc = result.sweep.weights[:, 0]
+    assert len(w_acc) == 5 and np.all(np.diff(w_acc) > 0)  # saved in order of w_acc
+    placed = sorted(set(w_acc) - {0.0, 0.5, 1.0})
+    assert len(placed) == 2 and all(w in (0.25, 0.75, 0.125, 0.375, 0.625, 0.875) for w in placed)
+    assert result.sweep.checkpoints.shape[:2] == (2, 5) and np.isfinite(result.sweep.checkpoints).all()
+    assert sorted(result.grid.loc[result.grid["placed"] == "adaptive", "w_acc"].unique()) == placed
+    assert result.timings["adaptive_requirements"] == 2
+    # A placed requirement tuned alone equals what tuning it in the stack would give (same seed, same batches).
+    index = int(np.flatnonzero(w_acc == placed[0])[0])
+    states, targets, categories = train.tuning_tensors(model, small)
+    alone = train.tune_adapters(model, states, targets, categories, result.sweep.weights[index:index + 1], settings,
+                                seed=1, progress=False)
+    assert np.allclose(alone.checkpoints[0], result.sweep.checkpoints[1, index], atol=1e-6)
+    with pytest.raises(ValueError, match="validation split"):
+        sweep.run_sweep("sasrec", model, small, settings, test)
