@@ -81,6 +81,9 @@ class Replicate:
     seconds: dict = field(default_factory=dict)
     # EvaluationSet -> the frozen backbone's states of that split; one dict shared by the replicates of a model
     split_states: dict = field(default_factory=dict)
+    # Whether to time the slow methods (Retrain alone, MMR): seconds of tens of runs are not a replicate
+    # quantity, so one seed per backbone measures them and the others skip those minutes.
+    timed: bool = True
 
     def states(self, evaluation: EvaluationSet) -> torch.Tensor:
         if evaluation not in self.split_states:
@@ -94,8 +97,9 @@ class Replicate:
         self.seconds["retrain_stacked"] = run.seconds / len(weights)
         # What one new requirement costs on its own (over the cached states, the cache itself not counted).
         middle = weights[len(weights) // 2:len(weights) // 2 + 1]
-        self.seconds["retrain"] = tune_adapters(self.model, *self.tuning, middle, config.sweep, self.seed,
-                                                progress=False).seconds
+        if self.timed:
+            self.seconds["retrain"] = tune_adapters(self.model, *self.tuning, middle, config.sweep, self.seed,
+                                                    progress=False).seconds
         return self.retrain_adapters
 
     def generate(self, weights: np.ndarray, guidance: float, samples: int) -> torch.Tensor:
@@ -139,11 +143,15 @@ def method_rows(replicate: Replicate, weights: np.ndarray, guidance: float, conf
     frames = [metric_rows("retrain", weights, replicate.retrain_adapters, model, states, evaluation, seed)]
 
     for method, scale in (("padirec", guidance), ("padirec_noguidance", 1.0)):
+        replicate.seconds[method] = requirement_seconds(
+            lambda w, s=scale: replicate.generator.generate(w, guidance=s, seed=seed), weights)
+        if method == "padirec_noguidance" and scale == guidance:  # the same adapters: copy, do not re-score
+            replicate.generated[method] = replicate.generated["padirec"]
+            frames += [frame.assign(method=method) for frame in frames if frame["method"].iloc[0] == "padirec"]
+            continue
         replicate.generated[method] = replicate.generate(weights, scale, samples)
         frames += [metric_rows(method, weights, adapters, model, states, evaluation, seed, sample)
                    for sample, adapters in enumerate(replicate.generated[method])]
-        replicate.seconds[method] = requirement_seconds(
-            lambda w, s=scale: replicate.generator.generate(w, guidance=s, seed=seed), weights)
     # The mean of PaDiRec's samples in parameter space: one adapter per requirement, less sampling noise.
     frames.append(metric_rows("padirec_mean", weights, replicate.generated["padirec"].mean(0), model, states,
                               evaluation, seed))
@@ -168,9 +176,14 @@ def method_rows(replicate: Replicate, weights: np.ndarray, guidance: float, conf
     replicate.seconds["hypernetwork"] = requirement_seconds(hyper.adapters, weights)
     replicate.seconds["hypernetwork_training"] = hyper.seconds
 
-    frames.append(mmr_rows(model, states, weights, evaluation, config.evaluate.mmr_pool, seed))
-    replicate.seconds["mmr"] = requirement_seconds(
-        lambda w: mmr_metrics(model, states, float(w[0, 0]), evaluation, config.evaluate.mmr_pool), weights)
+    # MMR re-ranks the bare backbone, which every seed shares: scored once per backbone, listed under each seed.
+    key = ("mmr", evaluation, weights.tobytes())
+    if key not in replicate.split_states:
+        replicate.split_states[key] = mmr_rows(model, states, weights, evaluation, config.evaluate.mmr_pool, seed)
+    frames.append(replicate.split_states[key].assign(seed=seed))
+    if replicate.timed:
+        replicate.seconds["mmr"] = requirement_seconds(
+            lambda w: mmr_metrics(model, states, float(w[0, 0]), evaluation, config.evaluate.mmr_pool), weights)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -349,15 +362,15 @@ def evaluate_backbone(name: str, cfg: Config, out: Paths, dataset: Dataset, test
     """Load the backbone, sweep and generators of `name` onto `device`; run the guidance choice, every
     method, the ablation."""
     weights = np.asarray(cfg.diffusion.eval_grid)
-    seen = {round(w[0], 6) for w in cfg.sweep.grid}
-    unseen = [float(w[0]) for w in weights if round(w[0], 6) not in seen]
     made_for = {"backbone": name, "objectives": cfg.sweep.objectives}
     model, _ = load_backbone(out.backbone(name), name, device)
     sweep = AdapterSweep.load(out.sweep(name), **made_for)
+    seen = {round(float(w), 6) for w in sweep.weights[:, 0]}  # sweep.grid and the requirements the sweep placed
+    unseen = [float(w[0]) for w in weights if round(w[0], 6) not in seen]
     tuning, split_states = tuning_tensors(model, dataset), {}
     replicates = [Replicate(model, seed, sweep.weights, sweep.last_adapters(seed),
                             Generator.load(out.generator(name, seed), cfg.diffusion, device=device, **made_for), tuning,
-                            split_states=split_states) for seed in cfg.sweep.seeds]
+                            split_states=split_states, timed=seed == cfg.sweep.seeds[0]) for seed in cfg.sweep.seeds]
     bar = progress_bar(total=4 * len(replicates), desc=f"{name}: 4 phases x {len(replicates)} seeds",
                        show=progress)
 
@@ -389,11 +402,24 @@ def evaluate_backbone(name: str, cfg: Config, out: Paths, dataset: Dataset, test
 
 
 def density_summary(density: pd.DataFrame, rows: pd.DataFrame, unseen: list[float],
-                    hv_reference: tuple[float, float]) -> pd.DataFrame:
+                    hv_reference: tuple[float, float], regions: dict[str, list[float]] | None = None) -> pd.DataFrame:
     """Per (backbone, method, training-grid size, seed): gap to Retrain (mean over seeds of `rows`) at the
-    unseen requirements, hypervolume and monotonicity violations, on the 100-candidate protocol."""
-    summaries = seed_summaries(density, unseen, hv_reference, reference_rows=rows, by=("grid_size",))
-    return summaries[["backbone", "method", "grid_size", "seed", "rel_gap_unseen", "hv", "monotonicity_violations"]]
+    unseen requirements (and per region of `regions`), hypervolume and monotonicity violations, on the
+    100-candidate protocol."""
+    summaries = seed_summaries(density, unseen, hv_reference, reference_rows=rows, by=("grid_size",), regions=regions)
+    gaps = ["rel_gap_unseen", *[f"rel_gap_{region}" for region in (regions or {})]]
+    return summaries[["backbone", "method", "grid_size", "seed", *gaps, "hv", "monotonicity_violations"]]
+
+
+def gap_by_grid(density: pd.DataFrame) -> pd.DataFrame:
+    """`density_summary` as mean gaps (95% CIs over seeds) per backbone, method and training grid size, for
+    every gap column it holds (all unseen requirements, near the ends, in the middle)."""
+    gaps = [column for column in density.columns if column.startswith("rel_gap_")]
+    grouped = density.groupby(["backbone", "method", "grid_size"])
+    table = grouped[gaps].mean()
+    for gap in gaps:
+        table.insert(table.columns.get_loc(gap) + 1, f"{gap}_ci95", grouped[gap].agg(lambda v: confidence_interval(v)[1]))
+    return table
 
 
 def density_table(summary: pd.DataFrame, metric: str = "rel_gap_unseen") -> pd.DataFrame:
@@ -430,7 +456,7 @@ def diversity_control(rows: pd.DataFrame) -> pd.DataFrame:
 
 def main_table(summaries: pd.DataFrame, seconds: pd.DataFrame) -> pd.DataFrame:
     """Methods by backbone: HV, r-a, r-d, monotonicity violations, gaps to Retrain (means over seeds, with the
-    half-width of their 95% t confidence interval for HV and the gaps), seconds per requirement."""
+    half-width of their 95% t confidence interval for HV, r-a, r-d and the gaps), seconds per requirement."""
     grouped = summaries.groupby(["backbone", "method"], sort=False)
     table = grouped[[key for key in SUMMARY_KEYS if key in summaries]].mean()
     half_width = lambda values: confidence_interval(values)[1]  # noqa: E731
@@ -438,7 +464,7 @@ def main_table(summaries: pd.DataFrame, seconds: pd.DataFrame) -> pd.DataFrame:
     retrain_hv = table.xs("retrain", level="method")["hv"] if "retrain" in table.index.get_level_values("method") else None
     if retrain_hv is not None:
         table.insert(2, "hv_vs_retrain", table["hv"] / table.index.get_level_values("backbone").map(retrain_hv))
-    for key in ("rel_gap_unseen", "rel_gap_near_ends", "rel_gap_middle"):
+    for key in ("pearson_acc", "pearson_div", "rel_gap_unseen", "rel_gap_near_ends", "rel_gap_middle"):
         if key in summaries:
             table.insert(table.columns.get_loc(key) + 1, f"{key}_ci95", grouped[key].agg(half_width))
     long_seconds = seconds_per_requirement(seconds)
@@ -472,7 +498,8 @@ def readable_main_table(main: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(index=main.index)
     table["HV"] = [_with_ci(m, h, 5) for m, h in zip(main["hv"], main["hv_ci95"])]
     table["HV / Retrain %"] = (100 * main["hv_vs_retrain"]).round(1)
-    table["r-a"], table["r-d"] = main["pearson_acc"].round(3), main["pearson_div"].round(3)
+    table["r-a"] = [_with_ci(m, h, 3) for m, h in zip(main["pearson_acc"], main["pearson_acc_ci95"])]
+    table["r-d"] = [_with_ci(m, h, 3) for m, h in zip(main["pearson_div"], main["pearson_div_ci95"])]
     for key, title in (("rel_gap_unseen", "gap, unseen"), ("rel_gap_near_ends", "gap, near ends"),
                        ("rel_gap_middle", "gap, middle")):
         if key in main:

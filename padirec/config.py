@@ -138,6 +138,9 @@ class SweepConfig:
     diversity_alpha: float = 0.5
     diversity_tau: float = 0.1
     diversity_normalise: bool = False  # divide the soft alpha-DCG by the ideal alpha-DCG of the candidates
+    # Extra training requirements the sweep places itself, one at a time, at the middle of the grid interval
+    # where the validation metrics change most (padirec.sweep.steepest_interval); 0 keeps the grid as given.
+    adaptive_budget: int = 0
 
     def problems(self, key: str) -> list[str]:
         found = _positive(self, key, "epochs", "keep_checkpoints", "batch_size", "train_negatives") + \
@@ -155,6 +158,12 @@ class SweepConfig:
         if not self.seeds or len(set(self.seeds)) != len(self.seeds) or not all(0 <= s <= MAX_SEED for s in self.seeds):
             found.append(f"{key}.seeds = {self.seeds}: give at least one seed in 0..{MAX_SEED}, each once.")
         found += requirement_problems(self.grid, f"{key}.grid", len(self.objectives))
+        if self.adaptive_budget < 0:
+            found.append(f"{key}.adaptive_budget = {self.adaptive_budget}: give 0 (the grid as listed) or the number "
+                         "of extra requirements to place.")
+        elif self.adaptive_budget and len(self.objectives) != 2:
+            found.append(f"{key}.adaptive_budget = {self.adaptive_budget}: adaptive placement splits intervals of a "
+                         f"one-dimensional grid, so it needs 2 objectives, not {len(self.objectives)}; set it to 0.")
         return found
 
 

@@ -28,32 +28,83 @@ def weight_columns(objectives: list[str]) -> list[str]:
     return [f"w_{objective}" for objective in objectives]
 
 
+ADAPTIVE_METRICS = ("ndcg@10", "alpha_ndcg@10")
+
+
+def steepest_interval(w_acc: np.ndarray, metrics: np.ndarray) -> int:
+    """Index i of the interval [w_acc[i], w_acc[i+1]] (w_acc ascending) where the metrics [R, M] change most:
+    the largest |m[i+1] - m[i]| relative to the metric's mean over the grid, over the M metrics."""
+    if len(w_acc) < 2 or np.any(np.diff(w_acc) <= 0):
+        raise ValueError("steepest_interval needs at least 2 requirements in ascending order of w_acc")
+    change = np.abs(np.diff(metrics, axis=0)) / np.abs(metrics.mean(axis=0))
+    return int(change.max(axis=1).argmax())
+
+
+def placement(low: np.ndarray, high: np.ndarray, avoid: list[float]) -> np.ndarray:
+    """Where a requirement goes between grid points `low` and `high`: the middle, or the first quarter
+    when the middle's w_acc is one of `avoid` (evaluation requirements must stay unseen)."""
+    middle = (low + high) / 2
+    if any(abs(middle[0] - w) < 1e-6 for w in avoid):
+        return (3 * low + high) / 4
+    return middle
+
+
 def run_sweep(name: str, model: SequentialRecommender, dataset: Dataset, config: SweepConfig,
-              test: EvaluationSet) -> SweepResult:
-    """Tune all requirements of `config.grid` per seed as one stack over cached backbone states."""
+              test: EvaluationSet, valid: EvaluationSet | None = None, avoid: list[float] = ()) -> SweepResult:
+    """Tune all requirements of `config.grid` per seed as one stack over cached backbone states; then, with
+    `config.adaptive_budget`, place that many extra requirements where the grid is steepest on `valid`.
+
+    Each extra requirement goes to the middle of the interval between neighbouring grid points whose
+    seed-mean validation NDCG@10 or alpha-NDCG@10 differ most (relative to the metric's mean), and is
+    tuned for every seed, one at a time; the test split plays no part in the placement. A middle whose w_acc
+    is in `avoid` (the evaluation requirements, so they stay unseen) moves to the interval's first quarter.
+    """
     started = time.perf_counter()
     states, targets, categories = tuning_tensors(model, dataset)
     state_seconds = time.perf_counter() - started
     weights = np.asarray(config.grid, dtype=np.float64)
-    test_states = backbone_states(model, test.history)
 
-    checkpoints, rows, curves, tune_seconds = [], [], [], []
+    checkpoints, curves, tune_seconds = {}, [], []
     for seed in config.seeds:
         run = tune_adapters(model, states, targets, categories, weights, config, seed,
                             desc=f"{name} seed {seed}: {len(weights)} requirements, epochs")
         tune_seconds.append(run.seconds)
-        checkpoints.append(run.checkpoints)
+        checkpoints[seed] = run.checkpoints
         curves.append(run.curve.assign(seed=seed))
-        for requirement, metrics in enumerate(evaluate_adapters(model, test_states, run.checkpoints[:, -1], test)):
+    placed = np.zeros(len(weights), dtype=bool)
+    if config.adaptive_budget:
+        if valid is None:
+            raise ValueError("sweep.adaptive_budget needs the validation split: pass valid= to run_sweep")
+        valid_states = backbone_states(model, valid.history)
+        for _ in range(config.adaptive_budget):
+            order = np.argsort(weights[:, 0], kind="stable")
+            metrics = np.mean([[[m[key] for key in ADAPTIVE_METRICS] for m in
+                                evaluate_adapters(model, valid_states, checkpoints[seed][order, -1], valid,
+                                                  full_ranking=False)] for seed in config.seeds], axis=0)
+            low = steepest_interval(weights[order, 0], metrics)
+            middle = placement(weights[order[low]], weights[order[low + 1]], list(avoid))
+            for seed in config.seeds:
+                run = tune_adapters(model, states, targets, categories, middle[None], config, seed,
+                                    desc=f"{name} seed {seed}: adaptive requirement w_acc = {middle[0]:g}, epochs")
+                checkpoints[seed] = np.concatenate([checkpoints[seed], run.checkpoints])
+                curves.append(run.curve.assign(seed=seed, requirement=len(weights)))
+            weights, placed = np.vstack([weights, middle]), np.append(placed, True)
+    order = np.argsort(weights[:, 0], kind="stable")  # the saved grid is ordered by w_acc
+    weights, placed = weights[order], placed[order]
+    test_states = backbone_states(model, test.history)
+    rows = []
+    for seed in config.seeds:
+        checkpoints[seed] = checkpoints[seed][order]
+        for requirement, metrics in enumerate(evaluate_adapters(model, test_states, checkpoints[seed][:, -1], test)):
             rows.append({"backbone": name, **dict(zip(weight_columns(config.objectives), weights[requirement])),
-                         "seed": seed, **metrics})
+                         "seed": seed, "placed": "adaptive" if placed[requirement] else "grid", **metrics})
     # One requirement alone, to compare the stacked sweep with one stage per requirement.
     single = tune_adapters(model, states, targets, categories, weights[:1], config, config.seeds[0], progress=False)
     timings = {"state_cache_seconds": state_seconds, "tune_seconds_per_seed": float(np.mean(tune_seconds)),
-               "requirements": len(weights), "single_requirement_seconds": single.seconds,
-               "epochs": config.epochs, "train_examples": len(targets)}
+               "requirements": len(config.grid), "adaptive_requirements": int(placed.sum()),
+               "single_requirement_seconds": single.seconds, "epochs": config.epochs, "train_examples": len(targets)}
     sweep = AdapterSweep(name, list(config.objectives), weights, np.asarray(config.seeds), np.asarray(run.kept_epochs),
-                         np.stack(checkpoints).astype(np.float32))
+                         np.stack([checkpoints[seed] for seed in config.seeds]).astype(np.float32))
     return SweepResult(sweep, pd.DataFrame(rows), pd.concat(curves), timings)
 
 

@@ -9,11 +9,12 @@ from padirec import config, data, evaluation, sweep, train
 
 def test_steepest_interval_is_the_largest_relative_change_of_any_metric():
     w_acc = np.array([0.0, 0.15, 0.5, 1.0])
-    # NDCG (mean 0.5) changes by 0.3, 0.05, 0.05; alpha-NDCG (mean 0.9) by 0.05, 0.01, 0.4 (relative 0.44).
-    metrics = np.array([[0.3, 1.0], [0.6, 0.95], [0.55, 0.94], [0.55, 0.54]])
+    # NDCG (mean 0.5) changes by 0.3 (relative 0.6), 0.05, 0.0; alpha-NDCG (shifted to mean 0.9) by 0.05,
+    # 0.01, 0.64 (relative 0.71).
+    metrics = np.array([[0.3, 1.0], [0.6, 0.95], [0.55, 0.94], [0.55, 0.3]])
     metrics[:, 0] += 0.5 - metrics[:, 0].mean()
     metrics[:, 1] += 0.9 - metrics[:, 1].mean()
-    assert sweep.steepest_interval(w_acc, metrics) == 2  # 0.40 / 0.9 > 0.30 / 0.5
+    assert sweep.steepest_interval(w_acc, metrics) == 2  # 0.64 / 0.9 > 0.3 / 0.5
     metrics[3, 1] = metrics[2, 1]  # flatten the last interval: the first is now steepest
     assert sweep.steepest_interval(w_acc, metrics) == 0
     with pytest.raises(ValueError, match="ascending"):
@@ -53,3 +54,9 @@ def test_the_sweep_places_its_budget_between_grid_points_and_tunes_them_for_ever
     assert np.allclose(alone.checkpoints[0], result.sweep.checkpoints[1, index], atol=1e-6)
     with pytest.raises(ValueError, match="validation split"):
         sweep.run_sweep("sasrec", model, small, settings, test)
+
+
+def test_a_middle_on_an_evaluation_requirement_moves_to_the_first_quarter():
+    low, high = np.array([0.45, 0.55]), np.array([0.55, 0.45])
+    assert np.allclose(sweep.placement(low, high, avoid=[]), [0.5, 0.5])
+    assert np.allclose(sweep.placement(low, high, avoid=[0.0, 0.5, 1.0]), [0.475, 0.525])
