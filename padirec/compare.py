@@ -34,7 +34,6 @@ METHODS = ("padirec", "padirec_noguidance", "padirec_mean", "retrain", "nearest"
 GAP_METRICS = ("ndcg@10", "alpha_ndcg@10")
 SUMMARY_KEYS = ("hv", "pearson_acc", "pearson_div", "spearman_acc", "spearman_div", "monotonicity_violations",
                 "rel_gap_unseen", "rel_gap_near_ends", "rel_gap_middle")
-GAP_REGIONS = ("near_ends", "middle")  # where on the simplex the unseen requirements lie (`requirement_regions`)
 
 
 def metric_rows(method: str, weights: np.ndarray, adapters: torch.Tensor | np.ndarray, model: SequentialRecommender,
@@ -81,6 +80,8 @@ class Replicate:
     seconds: dict = field(default_factory=dict)
     # EvaluationSet -> the frozen backbone's states of that split; one dict shared by the replicates of a model
     split_states: dict = field(default_factory=dict)
+    # (EvaluationSet, requirements) -> MMR's rows: MMR re-ranks the bare backbone, so the replicates share them
+    mmr_rows: dict = field(default_factory=dict)
     # Whether to time the slow methods (Retrain alone, MMR): seconds of tens of runs are not a replicate
     # quantity, so one seed per backbone measures them and the others skip those minutes.
     timed: bool = True
@@ -176,11 +177,10 @@ def method_rows(replicate: Replicate, weights: np.ndarray, guidance: float, conf
     replicate.seconds["hypernetwork"] = requirement_seconds(hyper.adapters, weights)
     replicate.seconds["hypernetwork_training"] = hyper.seconds
 
-    # MMR re-ranks the bare backbone, which every seed shares: scored once per backbone, listed under each seed.
-    key = ("mmr", evaluation, weights.tobytes())
-    if key not in replicate.split_states:
-        replicate.split_states[key] = mmr_rows(model, states, weights, evaluation, config.evaluate.mmr_pool, seed)
-    frames.append(replicate.split_states[key].assign(seed=seed))
+    key = (evaluation, weights.tobytes())  # scored once per backbone, listed under each seed
+    if key not in replicate.mmr_rows:
+        replicate.mmr_rows[key] = mmr_rows(model, states, weights, evaluation, config.evaluate.mmr_pool, seed)
+    frames.append(replicate.mmr_rows[key].assign(seed=seed))
     if replicate.timed:
         replicate.seconds["mmr"] = requirement_seconds(
             lambda w: mmr_metrics(model, states, float(w[0, 0]), evaluation, config.evaluate.mmr_pool), weights)
@@ -245,6 +245,12 @@ def relative_gap(method: pd.DataFrame, reference: pd.DataFrame, weights: list[fl
     method, reference = requirement_means(method).set_index("w_acc"), requirement_means(reference).set_index("w_acc")
     gaps = [abs(method.loc[w, m] - reference.loc[w, m]) / reference.loc[w, m] for w in weights for m in GAP_METRICS]
     return float(np.mean(gaps))
+
+
+def unseen_requirements(weights: np.ndarray, training_w_acc) -> list[float]:
+    """The w_acc of the requirements `weights` [N, K] that no training grid holds (the generator never saw them)."""
+    seen = {round(float(w), 6) for w in training_w_acc}
+    return [float(w[0]) for w in weights if round(float(w[0]), 6) not in seen]
 
 
 def requirement_regions(training_w_acc: list[float], unseen: list[float]) -> dict[str, list[float]]:
@@ -365,12 +371,12 @@ def evaluate_backbone(name: str, cfg: Config, out: Paths, dataset: Dataset, test
     made_for = {"backbone": name, "objectives": cfg.sweep.objectives}
     model, _ = load_backbone(out.backbone(name), name, device)
     sweep = AdapterSweep.load(out.sweep(name), **made_for)
-    seen = {round(float(w), 6) for w in sweep.weights[:, 0]}  # sweep.grid and the requirements the sweep placed
-    unseen = [float(w[0]) for w in weights if round(w[0], 6) not in seen]
-    tuning, split_states = tuning_tensors(model, dataset), {}
+    unseen = unseen_requirements(weights, sweep.weights[:, 0])  # sweep.grid and the requirements the sweep placed
+    tuning, split_states, shared_mmr = tuning_tensors(model, dataset), {}, {}
     replicates = [Replicate(model, seed, sweep.weights, sweep.last_adapters(seed),
                             Generator.load(out.generator(name, seed), cfg.diffusion, device=device, **made_for), tuning,
-                            split_states=split_states, timed=seed == cfg.sweep.seeds[0]) for seed in cfg.sweep.seeds]
+                            split_states=split_states, mmr_rows=shared_mmr, timed=seed == cfg.sweep.seeds[0])
+                  for seed in cfg.sweep.seeds]
     bar = progress_bar(total=4 * len(replicates), desc=f"{name}: 4 phases x {len(replicates)} seeds",
                        show=progress)
 

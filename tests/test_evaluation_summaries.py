@@ -298,3 +298,8 @@ def test_method_summary_entry() -> None:
     assert entry["std"]["rel_gap_unseen"] == pytest.approx(0.141421)
     assert entry["std"]["pearson_acc"] == 0.0
     assert entry["seeds"] == 2
+
+
+def test_unseen_requirements_are_those_on_no_training_grid() -> None:
+    weights = np.array([[0.0, 1.0], [0.05, 0.95], [0.5, 0.5], [0.475, 0.525], [1.0, 0.0]])
+    assert compare.unseen_requirements(weights, [0.0, 0.475, 1.0]) == [0.05, 0.5]
