@@ -133,11 +133,19 @@ class AdapterSweep:
     seeds: np.ndarray  # [S]
     kept_epochs: np.ndarray  # [keep]
     checkpoints: np.ndarray  # [S, R, keep, P] float32
+    # [R] where each requirement came from: "grid" (the study's training grid), "adaptive" (placed by the
+    # sweep; also a training requirement) or "ablation" (tuned only for an ablation grid's generator)
+    sources: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.sources is None:
+            self.sources = np.full(len(self.weights), "grid")
+        self.sources = np.asarray(self.sources).astype(str)
 
     def save(self, path: Path) -> None:
         save_npz(path, {"backbone": np.array(self.backbone), "objectives": np.array(self.objectives),
                         "weights": self.weights, "seeds": self.seeds, "kept_epochs": self.kept_epochs,
-                        "checkpoints": self.checkpoints.astype(np.float32)})
+                        "checkpoints": self.checkpoints.astype(np.float32), "sources": self.sources})
 
     @classmethod
     def load(cls, path: Path, backbone: str | None = None, objectives: list[str] | None = None) -> "AdapterSweep":
@@ -149,7 +157,7 @@ class AdapterSweep:
         made_for = str(arrays["backbone"]) if arrays["backbone"].ndim == 0 else None
         check_made_for(path, "backbone", made_for, backbone, "sweep")
         sweep = cls(made_for, [str(o) for o in np.atleast_1d(arrays["objectives"])], arrays["weights"], arrays["seeds"],
-                    arrays["kept_epochs"], arrays["checkpoints"])
+                    arrays["kept_epochs"], arrays["checkpoints"], arrays.get("sources"))
         check_made_for(path, "objectives", sweep.objectives, objectives, "sweep")
         problem = sweep.shape_problem()
         if problem is not None:
@@ -172,20 +180,30 @@ class AdapterSweep:
                 return f"{name} are not all finite numbers"
         return None
 
-    def subset(self, seed: int, w_acc: list[float] | None = None) -> "AdapterSweep":
-        """The checkpoints of one seed, optionally only at the grid requirements with these w_acc values."""
+    def subset(self, seed: int, requirements: list[list[float]] | None = None) -> "AdapterSweep":
+        """The checkpoints of one seed at its training requirements (grid and adaptive), or only at
+        `requirements` (vectors the sweep tuned, e.g. an ablation grid)."""
         if seed not in self.seeds:
             raise ValueError(f"seed {seed} is not in this sweep (seeds {self.seeds.tolist()}); "
-                             "use one of sweep.seeds or re-run the 'sweep' stage.")
-        keep = np.ones(len(self.weights), dtype=bool)
-        if w_acc is not None:
-            keep = np.isin(np.round(self.weights[:, 0], 6), np.round(w_acc, 6))
-            if keep.sum() != len(w_acc):
-                raise ValueError(f"w_acc {w_acc} are not all on the sweep grid {self.weights[:, 0].tolist()}")
+                             "use one of the study's seeds or re-run the 'sweep' stage.")
+        if requirements is None:
+            keep = self.sources != "ablation"
+        else:
+            tuned = [tuple(w) for w in np.round(self.weights, 6)]
+            wanted = {tuple(w) for w in np.round(np.asarray(requirements, dtype=np.float64), 6)}
+            keep = np.array([w in wanted for w in tuned])
+            if keep.sum() != len(wanted):
+                raise ValueError(f"requirements {sorted(wanted - set(tuned))} were not tuned by this sweep; "
+                                 "re-run the 'sweep' stage of the study.")
         index = int(np.flatnonzero(self.seeds == seed)[0])
         return AdapterSweep(self.backbone, self.objectives, self.weights[keep], self.seeds[index:index + 1],
-                            self.kept_epochs, self.checkpoints[index:index + 1, keep])
+                            self.kept_epochs, self.checkpoints[index:index + 1, keep], self.sources[keep])
+
+    @property
+    def training_weights(self) -> np.ndarray:
+        """[R', K] the requirements the main generator trains on (grid and adaptive, not ablation-only)."""
+        return self.weights[self.sources != "ablation"]
 
     def last_adapters(self, seed: int) -> np.ndarray:
-        """[R, P]: each grid requirement's adapter from the last kept epoch of `seed`."""
+        """[R', P]: each training requirement's adapter from the last kept epoch of `seed`."""
         return self.subset(seed).checkpoints[0, :, -1]

@@ -5,8 +5,10 @@ the same frozen backbone and adapter shape as PaDiRec:
 
 - `nearest_adapters`: the training adapter of the nearest grid requirement (memorisation);
 - `noisy_adapters`: the same plus Gaussian noise of a given spread (Zeng et al. 2025);
-- `interpolated_adapters`: linear interpolation of the two neighbouring grid adapters;
-- `soup_adapters`: interpolation between the adapters tuned at the grid's two extremes;
+- `interpolated_adapters`: linear interpolation of the two neighbouring grid adapters (with more
+  than two objectives: barycentric within the grid's Delaunay triangle);
+- `soup_adapters`: interpolation between the adapters tuned at the grid's two extremes (the
+  simplex's K corners);
 - `Hypernetwork`: an MLP from the requirement to adapter parameters, trained on the weighted
   loss with requirements sampled per batch (the idea of CMR and Pareto HyperNetworks).
 
@@ -26,7 +28,8 @@ from padirec.config import HypernetworkConfig, SweepConfig
 from padirec.metrics import jaccard_similarity
 from padirec.models import Adapter, SequentialRecommender
 from padirec.progress import bar as progress_bar
-from padirec.train import objective_losses, training_batches
+from padirec.objectives import ObjectiveData
+from padirec.train import batch_losses, training_batches
 
 
 def _sorted_grid(grid_weights: np.ndarray, adapters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +42,11 @@ def _sorted_grid(grid_weights: np.ndarray, adapters: np.ndarray) -> tuple[np.nda
 
 
 def nearest_adapters(grid_weights: np.ndarray, adapters: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """The adapter of the grid requirement nearest (in w_acc) to each requested one; ties go to the lower."""
+    """The adapter of the grid requirement nearest to each requested one: in w_acc for two objectives (ties go
+    to the lower), in Euclidean distance on the simplex for more (ties to the first listed)."""
+    if np.asarray(grid_weights).shape[1] > 2:
+        distance = np.linalg.norm(np.asarray(weights, dtype=np.float64)[:, None] - np.asarray(grid_weights)[None], axis=2)
+        return np.asarray(adapters)[np.argmin(np.round(distance, 9), axis=1)]
     grid, adapters = _sorted_grid(grid_weights, adapters)
     distance = np.abs(np.asarray(weights, dtype=np.float64)[:, :1] - grid[None, :])  # [N, R]
     return adapters[np.argmin(np.round(distance, 9), axis=1)]
@@ -49,7 +56,10 @@ def interpolated_adapters(grid_weights: np.ndarray, adapters: np.ndarray, weight
     """Linear interpolation of the two grid adapters around each requested w_acc -> [N, P].
 
     A requirement on the grid gets its own adapter; one outside the grid's range the nearest end's.
+    With more than two objectives: `simplex_interpolated_adapters`.
     """
+    if np.asarray(grid_weights).shape[1] > 2:
+        return simplex_interpolated_adapters(grid_weights, adapters, weights)
     grid, adapters = _sorted_grid(grid_weights, adapters)
     if len(grid) == 1:
         return np.repeat(adapters, len(weights), axis=0)
@@ -63,8 +73,37 @@ def interpolated_adapters(grid_weights: np.ndarray, adapters: np.ndarray, weight
     return np.stack(result)
 
 
+def simplex_interpolated_adapters(grid_weights: np.ndarray, adapters: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Barycentric interpolation within the Delaunay simplex (scipy.spatial) of the grid requirements that holds
+    each requested one, in the first K - 1 weight coordinates (the last is 1 minus their sum) -> [N, P].
+    A requirement outside the grid's hull gets the nearest grid requirement's adapter."""
+    from scipy.spatial import Delaunay
+
+    grid_weights, adapters = np.asarray(grid_weights, dtype=np.float64), np.asarray(adapters)
+    weights = np.asarray(weights, dtype=np.float64)
+    triangulation = Delaunay(grid_weights[:, :-1])
+    points = weights[:, :-1]
+    simplices = triangulation.find_simplex(points, tol=1e-9)
+    result = nearest_adapters(grid_weights, adapters, weights).astype(np.float64)
+    for index in np.flatnonzero(simplices >= 0):
+        transform = triangulation.transform[simplices[index]]
+        partial = transform[:-1] @ (points[index] - transform[-1])
+        barycentric = np.clip(np.append(partial, 1 - partial.sum()), 0.0, None)
+        vertices = triangulation.simplices[simplices[index]]
+        result[index] = (barycentric / barycentric.sum()) @ adapters[vertices]
+    return result.astype(adapters.dtype)
+
+
 def soup_adapters(grid_weights: np.ndarray, adapters: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """The authors' Soup: interpolate between the adapters at the lowest and the highest grid w_acc."""
+    """The authors' Soup: interpolate between the adapters at the lowest and the highest grid w_acc; with more
+    than two objectives, the barycentric mix sum_k w_k A(e_k) of the K single-objective corner adapters."""
+    grid_weights = np.asarray(grid_weights, dtype=np.float64)
+    if grid_weights.shape[1] > 2:
+        corners = [np.flatnonzero(np.isclose(grid_weights[:, k], 1.0)) for k in range(grid_weights.shape[1])]
+        if any(len(found) == 0 for found in corners):
+            raise ValueError("Soup over K objectives needs every corner of the simplex (one weight 1) on the grid.")
+        corner_adapters = np.stack([np.asarray(adapters)[found[0]] for found in corners])  # [K, P]
+        return np.asarray(weights, dtype=np.float64) @ corner_adapters
     grid, adapters = _sorted_grid(grid_weights, adapters)
     ends = np.array([0, len(grid) - 1])
     extremes = np.stack([grid[ends], 1 - grid[ends]], axis=1)
@@ -127,22 +166,23 @@ class HypernetworkRun:
 
 
 def train_hypernetwork(model: SequentialRecommender, states: Tensor, targets: Tensor, item_categories: Tensor,
-                       sweep: SweepConfig, config: HypernetworkConfig, seed: int, progress: bool = False) -> HypernetworkRun:
+                       sweep: SweepConfig, config: HypernetworkConfig, seed: int, progress: bool = False,
+                       objectives: list[str] | None = None, data: ObjectiveData | None = None) -> HypernetworkRun:
     """Each batch draws `requirements_per_batch` requirements and minimises the mean of their weighted
     losses, on the same cached states, batches and negatives as adapter tuning (sweep settings)."""
+    objectives = objectives or sweep.objectives
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     initial = torch.nn.utils.parameters_to_vector(Adapter(model.hidden).parameters()).detach()
-    hypernetwork = Hypernetwork(len(sweep.objectives), initial, config.hidden).to(states.device)
+    hypernetwork = Hypernetwork(len(objectives), initial, config.hidden).to(states.device)
     optimizer = torch.optim.Adam(hypernetwork.parameters(), lr=config.lr)
     started = time.perf_counter()
     for _ in progress_bar(range(sweep.epochs), desc="hypernetwork epochs", show=progress):
         for batch, scores_of in training_batches(model, states, targets, sweep, generator):
-            weights = sample_requirements(config.requirements_per_batch, len(sweep.objectives), generator)
+            weights = sample_requirements(config.requirements_per_batch, len(objectives), generator)
             weights = weights.to(states.device)
             scores, candidates = scores_of(hypernetwork(weights))
-            losses = objective_losses(scores, item_categories[candidates], sweep.objectives,
-                                      sweep.diversity_alpha, sweep.diversity_tau, sweep.diversity_normalise)
+            losses = batch_losses(scores, candidates, batch, item_categories, sweep, objectives, data)
             loss = (losses * weights.T).sum(0).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -18,12 +18,14 @@ from scipy import stats
 
 from padirec import baselines
 from padirec.artifacts import AdapterSweep, load_backbone
-from padirec.config import Config
+from padirec.config import OBJECTIVES, Config
 from padirec.data import Dataset
 from padirec.evaluation import EvaluationSet, backbone_states, evaluate_scores
 from padirec.generator import Generator
 from padirec.metrics import hypervolume, monotonicity_violations
 from padirec.models import SequentialRecommender
+from padirec.objectives import OBJECTIVES as REGISTRY
+from padirec.objectives import ObjectiveData, objective_data
 from padirec.paths import Paths
 from padirec.progress import bar as progress_bar
 from padirec.replication import confidence_interval
@@ -31,17 +33,39 @@ from padirec.train import evaluate_adapters, tune_adapters, tuning_tensors
 
 METHODS = ("padirec", "padirec_noguidance", "padirec_mean", "retrain", "nearest", "nearest_noise", "interpolate",
            "soup", "hypernetwork", "mmr")
-GAP_METRICS = ("ndcg@10", "alpha_ndcg@10")
-SUMMARY_KEYS = ("hv", "pearson_acc", "pearson_div", "spearman_acc", "spearman_div", "monotonicity_violations",
-                "rel_gap_unseen", "rel_gap_near_ends", "rel_gap_middle")
+SUMMARY_KEYS = ("hv", "pearson_*", "spearman_*", "monotonicity_violations", "rel_gap_unseen", "rel_gap_near_ends",
+                "rel_gap_middle")  # pearson_* and spearman_*: one per objective
+
+
+def summary_columns(columns) -> list[str]:
+    """The SUMMARY_KEYS present in `columns`, in order (pearson_* and spearman_* expanded)."""
+    found = []
+    for key in SUMMARY_KEYS:
+        found += [c for c in columns if c.startswith(key[:-1])] if key.endswith("*") else [key] * (key in columns)
+    return found
+
+
+def objectives_of(rows: pd.DataFrame) -> list[str]:
+    """The objectives whose weight columns (w_<objective>) `rows` carries, in order."""
+    return [column[2:] for column in rows.columns if column.startswith("w_")]
+
+
+def gap_metrics(objectives) -> list[str]:
+    """The test metric of each objective: the gap to Retrain averages its relative difference over them."""
+    return [REGISTRY[objective].metric for objective in objectives]
+
+
+def weight_record(weights: np.ndarray, objectives: tuple[str, ...]) -> dict[str, float]:
+    """{w_<objective>: weight} of one requirement vector."""
+    return {f"w_{objective}": float(w) for objective, w in zip(objectives, weights)}
 
 
 def metric_rows(method: str, weights: np.ndarray, adapters: torch.Tensor | np.ndarray, model: SequentialRecommender,
                 states: torch.Tensor, evaluation: EvaluationSet, seed: int, sample: int = 0,
-                full_ranking: bool = True) -> pd.DataFrame:
-    """Test metrics of adapters [N, P] obtained for requirement vectors [N, K]."""
+                full_ranking: bool = True, objectives: tuple[str, ...] = OBJECTIVES) -> pd.DataFrame:
+    """Test metrics of adapters [N, P] obtained for requirement vectors [N, K] over `objectives`."""
     metrics = evaluate_adapters(model, states, adapters, evaluation, full_ranking)
-    return pd.DataFrame([{"method": method, "seed": seed, "sample": sample, "w_acc": w[0], "w_div": w[1], **m}
+    return pd.DataFrame([{"method": method, "seed": seed, "sample": sample, **weight_record(w, objectives), **m}
                          for w, m in zip(weights, metrics)])
 
 
@@ -85,6 +109,8 @@ class Replicate:
     # Whether to time the slow methods (Retrain alone, MMR): seconds of tens of runs are not a replicate
     # quantity, so one seed per backbone measures them and the others skip those minutes.
     timed: bool = True
+    objectives: tuple[str, ...] = OBJECTIVES
+    data: ObjectiveData | None = None  # what objectives beyond accuracy and diversity read in tuning
 
     def states(self, evaluation: EvaluationSet) -> torch.Tensor:
         if evaluation not in self.split_states:
@@ -93,14 +119,15 @@ class Replicate:
 
     def retrain(self, weights: np.ndarray, config: Config) -> np.ndarray:
         """Retrain: adapters tuned directly at every evaluation requirement, as one stack."""
-        run = tune_adapters(self.model, *self.tuning, weights, config.sweep, self.seed, progress=False)
+        run = tune_adapters(self.model, *self.tuning, weights, config.sweep, self.seed, list(self.objectives),
+                            progress=False, data=self.data)
         self.retrain_adapters = run.checkpoints[:, -1]
         self.seconds["retrain_stacked"] = run.seconds / len(weights)
         # What one new requirement costs on its own (over the cached states, the cache itself not counted).
         middle = weights[len(weights) // 2:len(weights) // 2 + 1]
         if self.timed:
             self.seconds["retrain"] = tune_adapters(self.model, *self.tuning, middle, config.sweep, self.seed,
-                                                    progress=False).seconds
+                                                    list(self.objectives), progress=False, data=self.data).seconds
         return self.retrain_adapters
 
     def generate(self, weights: np.ndarray, guidance: float, samples: int) -> torch.Tensor:
@@ -113,16 +140,17 @@ def guidance_rows(replicate: Replicate, weights: np.ndarray, scales: list[float]
                   evaluation: EvaluationSet) -> pd.DataFrame:
     """Generated adapters at each guidance scale and Retrain, on `evaluation` (the 100-candidate protocol)."""
     states = replicate.states(evaluation)
+    objectives = replicate.objectives
     frames = [metric_rows("retrain", weights, replicate.retrain_adapters, replicate.model, states, evaluation,
-                          replicate.seed, full_ranking=False).assign(guidance=np.nan)]
+                          replicate.seed, full_ranking=False, objectives=objectives).assign(guidance=np.nan)]
     for scale in scales:
         for sample, adapters in enumerate(replicate.generate(weights, scale, samples)):
             frames.append(metric_rows("padirec", weights, adapters, replicate.model, states, evaluation, replicate.seed,
-                                      sample, full_ranking=False).assign(guidance=scale))
+                                      sample, full_ranking=False, objectives=objectives).assign(guidance=scale))
     return pd.concat(frames, ignore_index=True)
 
 
-def choose_guidance(rows: pd.DataFrame, unseen: list[float]) -> tuple[float, pd.DataFrame]:
+def choose_guidance(rows: pd.DataFrame, unseen: list) -> tuple[float, pd.DataFrame]:
     """The scale whose generated adapters are closest to Retrain at the unseen requirements (mean over seeds)."""
     retrain = rows[rows["method"] == "retrain"]
     gaps = []
@@ -137,11 +165,12 @@ def method_rows(replicate: Replicate, weights: np.ndarray, guidance: float, conf
                 evaluation: EvaluationSet) -> pd.DataFrame:
     """Every method of METHODS at `weights` on `evaluation` (both protocols); fills replicate.seconds."""
     model, seed, samples = replicate.model, replicate.seed, config.diffusion.samples_per_requirement
+    objectives = replicate.objectives
     states = replicate.states(evaluation)
     if replicate.retrain_adapters is None:
         replicate.retrain(weights, config)
     grid, grid_adapters = replicate.grid_weights, replicate.grid_adapters
-    frames = [metric_rows("retrain", weights, replicate.retrain_adapters, model, states, evaluation, seed)]
+    frames = [metric_rows("retrain", weights, replicate.retrain_adapters, model, states, evaluation, seed, objectives=objectives)]
 
     for method, scale in (("padirec", guidance), ("padirec_noguidance", 1.0)):
         replicate.seconds[method] = requirement_seconds(
@@ -151,32 +180,35 @@ def method_rows(replicate: Replicate, weights: np.ndarray, guidance: float, conf
             frames += [frame.assign(method=method) for frame in frames if frame["method"].iloc[0] == "padirec"]
             continue
         replicate.generated[method] = replicate.generate(weights, scale, samples)
-        frames += [metric_rows(method, weights, adapters, model, states, evaluation, seed, sample)
+        frames += [metric_rows(method, weights, adapters, model, states, evaluation, seed, sample, objectives=objectives)
                    for sample, adapters in enumerate(replicate.generated[method])]
     # The mean of PaDiRec's samples in parameter space: one adapter per requirement, less sampling noise.
     frames.append(metric_rows("padirec_mean", weights, replicate.generated["padirec"].mean(0), model, states,
-                              evaluation, seed))
+                              evaluation, seed, objectives=objectives))
     replicate.seconds["padirec_mean"] = requirement_seconds(
         lambda w: replicate.generate(w, guidance, samples).mean(0), weights)
 
     spread = baselines.sample_spread(replicate.generated["padirec"])
     nearest = baselines.nearest_adapters(grid, grid_adapters, weights)
     frames += [metric_rows("nearest_noise", weights, baselines.noisy_adapters(nearest, spread, 1000 * seed + sample),
-                           model, states, evaluation, seed, sample) for sample in range(samples)]
+                           model, states, evaluation, seed, sample, objectives=objectives) for sample in range(samples)]
     replicate.seconds["nearest_noise"] = requirement_seconds(
         lambda w: baselines.noisy_adapters(baselines.nearest_adapters(grid, grid_adapters, w), spread, seed), weights)
     lookups = {"nearest": baselines.nearest_adapters, "interpolate": baselines.interpolated_adapters,
                "soup": baselines.soup_adapters}
     for method, lookup in lookups.items():
         frames.append(metric_rows(method, weights, lookup(grid, grid_adapters, weights), model, states, evaluation,
-                                  seed))
+                                  seed, objectives=objectives))
         replicate.seconds[method] = requirement_seconds(lambda w, f=lookup: f(grid, grid_adapters, w), weights)
 
-    hyper = baselines.train_hypernetwork(model, *replicate.tuning, config.sweep, config.evaluate.hypernetwork, seed)
-    frames.append(metric_rows("hypernetwork", weights, hyper.adapters(weights), model, states, evaluation, seed))
+    hyper = baselines.train_hypernetwork(model, *replicate.tuning, config.sweep, config.evaluate.hypernetwork, seed,
+                                         objectives=list(objectives), data=replicate.data)
+    frames.append(metric_rows("hypernetwork", weights, hyper.adapters(weights), model, states, evaluation, seed, objectives=objectives))
     replicate.seconds["hypernetwork"] = requirement_seconds(hyper.adapters, weights)
     replicate.seconds["hypernetwork_training"] = hyper.seconds
 
+    if len(objectives) != 2:  # MMR trades accuracy against diversity only: n/a for other studies
+        return pd.concat(frames, ignore_index=True)
     key = (evaluation, weights.tobytes())  # scored once per backbone, listed under each seed
     if key not in replicate.mmr_rows:
         replicate.mmr_rows[key] = mmr_rows(model, states, weights, evaluation, config.evaluate.mmr_pool, seed)
@@ -206,28 +238,29 @@ def mmr_rows(model: SequentialRecommender, states: torch.Tensor, weights: np.nda
                           **mmr_metrics(model, states, float(w[0]), evaluation, pool)} for w in weights])
 
 
-def density_rows(replicate: Replicate, generators: dict[tuple[float, ...], Generator], weights: np.ndarray,
+def density_rows(replicate: Replicate, generators: dict[tuple, Generator], sweep: AdapterSweep, weights: np.ndarray,
                  guidance: float, samples: int, evaluation: EvaluationSet) -> pd.DataFrame:
-    """Grid-density ablation: PaDiRec, Interpolate and Nearest from the same subset of grid adapters.
+    """Grid-density ablation: PaDiRec, Interpolate and Nearest from the same grid of sweep adapters.
 
-    `generators` maps each training grid (its w_acc values) to the generator trained on it.
+    `generators` maps each training grid (a tuple of requirement tuples; None for the training
+    requirements) to the generator trained on it; `sweep` holds every tuned requirement.
     The 100-candidate protocol only.
     """
-    model, seed = replicate.model, replicate.seed
+    model, seed, objectives = replicate.model, replicate.seed, replicate.objectives
     states = replicate.states(evaluation)
     frames = []
-    for grid_w_acc, generator in generators.items():
-        keep = np.isin(np.round(replicate.grid_weights[:, 0], 6), np.round(grid_w_acc, 6))
-        grid, adapters = replicate.grid_weights[keep], replicate.grid_adapters[keep]
-        subset = Replicate(model, seed, grid, adapters, generator, replicate.tuning)
+    for grid_requirements, generator in generators.items():
+        subset = sweep.subset(seed, None if grid_requirements is None else [list(w) for w in grid_requirements])
+        grid, adapters = subset.weights, subset.checkpoints[0, :, -1]
+        sampled = Replicate(model, seed, grid, adapters, generator, replicate.tuning, objectives=objectives)
         methods = {"interpolate": baselines.interpolated_adapters(grid, adapters, weights),
                    "nearest": baselines.nearest_adapters(grid, adapters, weights)}
         for method, method_adapters in methods.items():
             frames.append(metric_rows(method, weights, method_adapters, model, states, evaluation, seed,
-                                      full_ranking=False).assign(grid_size=len(grid)))
-        for sample, generated in enumerate(subset.generate(weights, guidance, samples)):
+                                      full_ranking=False, objectives=objectives).assign(grid_size=len(grid)))
+        for sample, generated in enumerate(sampled.generate(weights, guidance, samples)):
             frames.append(metric_rows("padirec", weights, generated, model, states, evaluation, seed, sample,
-                                      full_ranking=False).assign(grid_size=len(grid)))
+                                      full_ranking=False, objectives=objectives).assign(grid_size=len(grid)))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -235,50 +268,77 @@ def density_rows(replicate: Replicate, generators: dict[tuple[float, ...], Gener
 
 
 def requirement_means(rows: pd.DataFrame) -> pd.DataFrame:
-    """Metrics averaged over seeds and samples, one row per requirement, ordered by w_acc."""
+    """Metrics averaged over seeds and samples, one row per requirement, ordered by the weights."""
     numeric = [c for c in rows.columns if "@" in c]
-    return rows.groupby(["w_acc", "w_div"])[numeric].mean().reset_index().sort_values("w_acc")
+    weights = [c for c in rows.columns if c.startswith("w_")]
+    return rows.groupby(weights)[numeric].mean().reset_index().sort_values(weights)
 
 
-def relative_gap(method: pd.DataFrame, reference: pd.DataFrame, weights: list[float]) -> float:
-    """Mean |m - ref| / ref over the given w_acc values and both headline metrics."""
-    method, reference = requirement_means(method).set_index("w_acc"), requirement_means(reference).set_index("w_acc")
-    gaps = [abs(method.loc[w, m] - reference.loc[w, m]) / reference.loc[w, m] for w in weights for m in GAP_METRICS]
+def _by_requirement(means: pd.DataFrame) -> pd.DataFrame:
+    """`requirement_means` indexed by requirement key: w_acc with two objectives, the weight tuple with more."""
+    weights = [c for c in means.columns if c.startswith("w_")]
+    return means.set_index(weights[0] if len(weights) == 2 else weights)
+
+
+def requirement_key(weights) -> float | tuple[float, ...]:
+    """How the summaries name one requirement vector: its w_acc with two objectives, the whole vector with more."""
+    return float(weights[0]) if len(weights) == 2 else tuple(float(w) for w in weights)
+
+
+def relative_gap(method: pd.DataFrame, reference: pd.DataFrame, weights: list) -> float:
+    """Mean |m - ref| / ref over the given requirements (`requirement_key`s) and each objective's metric."""
+    method, reference = _by_requirement(requirement_means(method)), _by_requirement(requirement_means(reference))
+    metrics = gap_metrics(objectives_of(method.reset_index()))
+    gaps = [abs(method.loc[w, m] - reference.loc[w, m]) / reference.loc[w, m] for w in weights for m in metrics]
     return float(np.mean(gaps))
 
 
-def unseen_requirements(weights: np.ndarray, training_w_acc) -> list[float]:
-    """The w_acc of the requirements `weights` [N, K] that no training grid holds (the generator never saw them)."""
-    seen = {round(float(w), 6) for w in training_w_acc}
-    return [float(w[0]) for w in weights if round(float(w[0]), 6) not in seen]
+def unseen_requirements(weights: np.ndarray, training) -> list:
+    """The keys (`requirement_key`) of the requirements `weights` [N, K] that the training requirements
+    (`training`: [R, K], or their w_acc [R] with two objectives) do not hold: the generator never saw them."""
+    training = np.asarray(training, dtype=np.float64)
+    if training.ndim == 1:
+        seen = {round(float(w), 6) for w in training}
+        return [float(w[0]) for w in weights if round(float(w[0]), 6) not in seen]
+    seen = {tuple(np.round(w, 6)) for w in training}
+    return [requirement_key(w) for w in weights if tuple(np.round(w, 6)) not in seen]
 
 
-def requirement_regions(training_w_acc: list[float], unseen: list[float]) -> dict[str, list[float]]:
-    """The unseen w_acc values near the ends of the simplex (between the training grid's first two or last
-    two points, where the trade-off is steepest) and in the middle (the rest)."""
+def requirement_regions(training_w_acc: list[float], unseen: list) -> dict[str, list]:
+    """The unseen requirements near the ends of the simplex and in the middle (the rest). Two objectives: near
+    the ends = between the training grid's first two or last two w_acc (where the trade-off is steepest); more:
+    near the edges and corners = some weight at most 0.1."""
+    if unseen and isinstance(unseen[0], tuple):
+        near = [w for w in unseen if min(w) <= 0.1 + 1e-9]
+        return {"near_ends": near, "middle": [w for w in unseen if w not in near]}
     grid = sorted(training_w_acc)
     near = [w for w in unseen if len(grid) > 1 and (grid[0] < w < grid[1] or grid[-2] < w < grid[-1])]
     return {"near_ends": near, "middle": [w for w in unseen if w not in near]}
 
 
-def summarise(rows: pd.DataFrame, reference: pd.DataFrame | None, unseen: list[float],
-              hv_reference: tuple[float, float] = (0.0, 0.0), prefix: str = "",
-              regions: dict[str, list[float]] | None = None) -> dict:
-    """One method's control over the grid: Pearson and Spearman r-a and r-d, hypervolume, monotonicity, gap
-    (over all unseen requirements, and per region of `regions`).
+def summarise(rows: pd.DataFrame, reference: pd.DataFrame | None, unseen: list,
+              hv_reference: tuple[float, ...] = (0.0, 0.0), prefix: str = "",
+              regions: dict[str, list] | None = None) -> dict:
+    """One method's control over the grid: Pearson and Spearman r of each objective's weight against its metric
+    (signed: +1 is perfect control), hypervolume over the objectives' metrics, monotonicity (two objectives),
+    gap (over all unseen requirements, and per region of `regions`).
 
     `prefix` selects the protocol: "" for the 100 candidates, "full_" for full ranking.
     """
     means = requirement_means(rows)
-    accuracy, diversity = means[f"{prefix}ndcg@10"], means[f"{prefix}alpha_ndcg@10"]
-    summary = {
-        "pearson_acc": float(stats.pearsonr(means["w_acc"], accuracy).statistic),
-        "pearson_div": float(stats.pearsonr(means["w_div"], diversity).statistic),
-        "spearman_acc": float(stats.spearmanr(means["w_acc"], accuracy).statistic),
-        "spearman_div": float(stats.spearmanr(means["w_div"], diversity).statistic),
-        "hv": hypervolume(np.stack([accuracy, diversity], axis=1), hv_reference),
-        "monotonicity_violations": monotonicity_violations(means["w_acc"], accuracy, diversity),
-    }
+    objectives = objectives_of(means)
+    metrics = [means[prefix + REGISTRY[objective].metric] for objective in objectives]
+    better = [REGISTRY[objective].higher_is_better for objective in objectives]
+    summary = {}
+    for objective, metric, higher in zip(objectives, metrics, better):
+        sign = 1.0 if higher else -1.0
+        summary[f"pearson_{objective}"] = float(stats.pearsonr(means[f"w_{objective}"], sign * metric).statistic)
+    for objective, metric, higher in zip(objectives, metrics, better):
+        sign = 1.0 if higher else -1.0
+        summary[f"spearman_{objective}"] = float(stats.spearmanr(means[f"w_{objective}"], sign * metric).statistic)
+    summary["hv"] = hypervolume(np.stack(metrics, axis=1), hv_reference, better)
+    summary["monotonicity_violations"] = (monotonicity_violations(means["w_acc"], *metrics)
+                                          if len(objectives) == 2 else float("nan"))
     if reference is not None and unseen and not prefix:
         summary["rel_gap_unseen"] = relative_gap(rows, reference, unseen)
         for region, weights in (regions or {}).items():  # NaN for a region with no requirement in it
@@ -286,9 +346,9 @@ def summarise(rows: pd.DataFrame, reference: pd.DataFrame | None, unseen: list[f
     return summary
 
 
-def seed_summaries(rows: pd.DataFrame, unseen: list[float], hv_reference: tuple[float, float], prefix: str = "",
+def seed_summaries(rows: pd.DataFrame, unseen: list, hv_reference: tuple[float, ...], prefix: str = "",
                    reference_rows: pd.DataFrame | None = None, by: tuple[str, ...] = (),
-                   regions: dict[str, list[float]] | None = None) -> pd.DataFrame:
+                   regions: dict[str, list] | None = None) -> pd.DataFrame:
     """summarise() per (backbone, method, *by, seed). The gap reference is Retrain's mean over seeds in
     `reference_rows` (default: `rows`); for Retrain itself it is the mean of the other seeds, so its gap is
     the seed-to-seed noise floor."""
@@ -331,16 +391,18 @@ def method_summary(rows: pd.DataFrame, summaries: pd.DataFrame, backbone: str, m
 
     frame, per_seed = of(rows), of(summaries)
     numeric = [c for c in frame.columns if "@" in c]
+    weights = [c for c in frame.columns if c.startswith("w_")]
     entry = {"grid": [{key: round(float(value), 6) for key, value in row.items()}
-                      for row in requirement_means(frame[["w_acc", "w_div", *numeric]]).to_dict("records")]}
-    for key in SUMMARY_KEYS:
-        if key in per_seed:
-            entry[key] = round(float(per_seed[key].mean()), 6)
-    entry["std"] = {key: round(float(per_seed[key].std(ddof=1)), 6) for key in SUMMARY_KEYS if key in per_seed}
+                      for row in requirement_means(frame[[*weights, *numeric]]).to_dict("records")]}
+    keys = summary_columns(per_seed.columns)
+    for key in keys:
+        entry[key] = round(float(per_seed[key].mean()), 6)
+    entry["std"] = {key: round(float(per_seed[key].std(ddof=1)), 6) for key in keys}
     entry["seeds"] = int(per_seed["seed"].nunique())
     if full_summaries is not None:
-        entry["full_ranking"] = {key: round(float(of(full_summaries)[key].mean()), 6)
-                                 for key in ("hv", "pearson_acc", "pearson_div", "monotonicity_violations")}
+        full = of(full_summaries)
+        entry["full_ranking"] = {key: round(float(full[key].mean()), 6) for key in summary_columns(full.columns)
+                                 if not key.startswith(("spearman", "rel_gap"))}
     if seconds is not None:
         entry["seconds_per_requirement"] = float(of(seconds_per_requirement(seconds))["seconds"].mean())
     return entry
@@ -368,14 +430,18 @@ def evaluate_backbone(name: str, cfg: Config, out: Paths, dataset: Dataset, test
     """Load the backbone, sweep and generators of `name` onto `device`; run the guidance choice, every
     method, the ablation."""
     weights = np.asarray(cfg.diffusion.eval_grid)
+    objectives = tuple(cfg.sweep.objectives)
     made_for = {"backbone": name, "objectives": cfg.sweep.objectives}
     model, _ = load_backbone(out.backbone(name), name, device)
     sweep = AdapterSweep.load(out.sweep(name), **made_for)
-    unseen = unseen_requirements(weights, sweep.weights[:, 0])  # sweep.grid and the requirements the sweep placed
+    training = sweep.training_weights  # the study's grid and the requirements the sweep placed
+    unseen = unseen_requirements(weights, training[:, 0] if len(objectives) == 2 else training)
     tuning, split_states, shared_mmr = tuning_tensors(model, dataset), {}, {}
-    replicates = [Replicate(model, seed, sweep.weights, sweep.last_adapters(seed),
+    data = objective_data(dataset, list(objectives), cfg.sweep.fair_groups, model.item_embedding.weight.device)
+    replicates = [Replicate(model, seed, training, sweep.last_adapters(seed),
                             Generator.load(out.generator(name, seed), cfg.diffusion, device=device, **made_for), tuning,
-                            split_states=split_states, mmr_rows=shared_mmr, timed=seed == cfg.sweep.seeds[0])
+                            split_states=split_states, mmr_rows=shared_mmr, timed=seed == cfg.sweep.seeds[0],
+                            objectives=objectives, data=data)
                   for seed in cfg.sweep.seeds]
     bar = progress_bar(total=4 * len(replicates), desc=f"{name}: 4 phases x {len(replicates)} seeds",
                        show=progress)
@@ -394,12 +460,12 @@ def evaluate_backbone(name: str, cfg: Config, out: Paths, dataset: Dataset, test
     rows = pd.concat([method_rows(r, weights, chosen, cfg, test) for r in steps("methods")], ignore_index=True)
     density = []
     for replicate in steps("ablation"):
-        generators = {tuple(grid): Generator.load(out.generator(name, replicate.seed, len(grid)), cfg.diffusion,
-                                                     device=device, **made_for)
+        generators = {tuple(tuple(w) for w in grid): Generator.load(out.generator(name, replicate.seed, len(grid)),
+                                                                    cfg.diffusion, device=device, **made_for)
                       for grid in cfg.diffusion.density_grids}
-        generators[tuple(sweep.weights[:, 0])] = replicate.generator
-        density.append(density_rows(replicate, generators, weights, chosen, cfg.diffusion.samples_per_requirement,
-                                    test))
+        generators[None] = replicate.generator
+        density.append(density_rows(replicate, generators, sweep, weights, chosen,
+                                    cfg.diffusion.samples_per_requirement, test))
     bar.close()
     density = pd.concat(density, ignore_index=True)
     seconds = pd.DataFrame([{"seed": r.seed, **r.seconds} for r in replicates])
@@ -407,8 +473,8 @@ def evaluate_backbone(name: str, cfg: Config, out: Paths, dataset: Dataset, test
                               density.assign(backbone=name), seconds.assign(backbone=name), replicates)
 
 
-def density_summary(density: pd.DataFrame, rows: pd.DataFrame, unseen: list[float],
-                    hv_reference: tuple[float, float], regions: dict[str, list[float]] | None = None) -> pd.DataFrame:
+def density_summary(density: pd.DataFrame, rows: pd.DataFrame, unseen: list,
+                    hv_reference: tuple[float, ...], regions: dict[str, list] | None = None) -> pd.DataFrame:
     """Per (backbone, method, training-grid size, seed): gap to Retrain (mean over seeds of `rows`) at the
     unseen requirements (and per region of `regions`), hypervolume and monotonicity violations, on the
     100-candidate protocol."""
@@ -464,13 +530,14 @@ def main_table(summaries: pd.DataFrame, seconds: pd.DataFrame) -> pd.DataFrame:
     """Methods by backbone: HV, r-a, r-d, monotonicity violations, gaps to Retrain (means over seeds, with the
     half-width of their 95% t confidence interval for HV, r-a, r-d and the gaps), seconds per requirement."""
     grouped = summaries.groupby(["backbone", "method"], sort=False)
-    table = grouped[[key for key in SUMMARY_KEYS if key in summaries]].mean()
+    table = grouped[summary_columns(summaries.columns)].mean()
     half_width = lambda values: confidence_interval(values)[1]  # noqa: E731
     table.insert(1, "hv_ci95", grouped["hv"].agg(half_width))
     retrain_hv = table.xs("retrain", level="method")["hv"] if "retrain" in table.index.get_level_values("method") else None
     if retrain_hv is not None:
         table.insert(2, "hv_vs_retrain", table["hv"] / table.index.get_level_values("backbone").map(retrain_hv))
-    for key in ("pearson_acc", "pearson_div", "rel_gap_unseen", "rel_gap_near_ends", "rel_gap_middle"):
+    for key in [c for c in summaries.columns if c.startswith("pearson_")] + \
+            ["rel_gap_unseen", "rel_gap_near_ends", "rel_gap_middle"]:
         if key in summaries:
             table.insert(table.columns.get_loc(key) + 1, f"{key}_ci95", grouped[key].agg(half_width))
     long_seconds = seconds_per_requirement(seconds)
@@ -482,8 +549,10 @@ def main_table(summaries: pd.DataFrame, seconds: pd.DataFrame) -> pd.DataFrame:
 def headline(main: pd.DataFrame) -> dict[tuple[str, str], dict[str, float]]:
     """Per (backbone, method) of `main_table`, the few numbers `dvc metrics show` lists: HV, HV as % of
     Retrain's, r-a, r-d, gap to Retrain at the unseen requirements, milliseconds per new requirement."""
-    columns = {"hv": ("hv", 1, 5), "hv_pct": ("hv_vs_retrain", 100, 1), "r_acc": ("pearson_acc", 1, 3),
-               "r_div": ("pearson_div", 1, 3), "gap": ("rel_gap_unseen", 1, 4), "ms_per_req": ("seconds_per_requirement", 1000, 2)}
+    columns = {"hv": ("hv", 1, 5), "hv_pct": ("hv_vs_retrain", 100, 1),
+               **{f"r_{c[len('pearson_'):]}": (c, 1, 3) for c in main.columns
+                  if c.startswith("pearson_") and not c.endswith("_ci95")},
+               "gap": ("rel_gap_unseen", 1, 4), "ms_per_req": ("seconds_per_requirement", 1000, 2)}
     return {key: {name: round(float(row[column]) * scale, digits) for name, (column, scale, digits) in columns.items()
                   if column in row and pd.notna(row[column])}
             for key, row in main.iterrows()}
@@ -504,8 +573,10 @@ def readable_main_table(main: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(index=main.index)
     table["HV"] = [_with_ci(m, h, 5) for m, h in zip(main["hv"], main["hv_ci95"])]
     table["HV / Retrain %"] = (100 * main["hv_vs_retrain"]).round(1)
-    table["r-a"] = [_with_ci(m, h, 3) for m, h in zip(main["pearson_acc"], main["pearson_acc_ci95"])]
-    table["r-d"] = [_with_ci(m, h, 3) for m, h in zip(main["pearson_div"], main["pearson_div_ci95"])]
+    for column in [c for c in main.columns if c.startswith("pearson_") and not c.endswith("_ci95")]:
+        objective = column[len("pearson_"):]
+        title = {"acc": "r-a", "div": "r-d"}.get(objective, f"r-{objective}")
+        table[title] = [_with_ci(m, h, 3) for m, h in zip(main[column], main[f"{column}_ci95"])]
     for key, title in (("rel_gap_unseen", "gap, unseen"), ("rel_gap_near_ends", "gap, near ends"),
                        ("rel_gap_middle", "gap, middle")):
         if key in main:

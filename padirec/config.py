@@ -120,16 +120,23 @@ class BackboneConfig:
         return found
 
 
-OBJECTIVES = ("acc", "div")  # requirement vectors are weights over these, in this order by default
+OBJECTIVES = ("acc", "div")  # the paper's objectives; every registered one: padirec.objectives.OBJECTIVES
+
+
+def _from_study(default_factory=None, default=None):
+    """A setting each study gives (studies.<name>.<key>); `Config.for_study` fills it in."""
+    if default_factory is not None:
+        return field(default_factory=default_factory, metadata={"study": True})
+    return field(default=default, metadata={"study": True})
 
 
 @dataclass(frozen=True)
 class SweepConfig:
-    objectives: list[str] = field(default_factory=lambda: list(OBJECTIVES))
+    objectives: list[str] = _from_study(lambda: list(OBJECTIVES))
     # Requirement vectors on the simplex, one weight per objective; the generator's training grid.
-    grid: list[list[float]] = field(default_factory=lambda: [[w, round(1 - w, 10)] for w in
-                                                             (0.0, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 1.0)])
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    grid: list[list[float]] = _from_study(lambda: [[w, round(1 - w, 10)] for w in
+                                                   (0.0, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 1.0)])
+    seeds: list[int] = _from_study(lambda: [0, 1, 2])
     epochs: int = 10
     keep_checkpoints: int = 4  # adapter checkpoints kept from the last epochs of each run
     batch_size: int = 1024
@@ -140,19 +147,28 @@ class SweepConfig:
     diversity_normalise: bool = False  # divide the soft alpha-DCG by the ideal alpha-DCG of the candidates
     # Extra training requirements the sweep places itself, one at a time, at the middle of the grid interval
     # where the validation metrics change most (padirec.sweep.steepest_interval); 0 keeps the grid as given.
-    adaptive_budget: int = 0
+    adaptive_budget: int = _from_study(default=0)
+    # User groups of the fairness objectives and metrics: gender (.user attribute) or activity (the most
+    # active 20% of users against the rest); padirec.objectives.GROUPINGS.
+    fair_groups: str = "gender"
+    # Extra requirements tuned beside the grid for the ablation generators only (Config.for_study).
+    ablation_only: list[list[float]] = _from_study(lambda: [])
 
     def problems(self, key: str) -> list[str]:
+        from padirec.objectives import GROUPINGS, OBJECTIVES as REGISTERED
+
         found = _positive(self, key, "epochs", "keep_checkpoints", "batch_size", "train_negatives") + \
             _positive_float(self, key, "lr", "diversity_tau")
+        if self.fair_groups not in GROUPINGS:
+            found.append(f"{key}.fair_groups = {self.fair_groups!r}: use one of {', '.join(GROUPINGS)}.")
         if self.keep_checkpoints > self.epochs:
             found.append(f"{key}.keep_checkpoints = {self.keep_checkpoints} exceeds {key}.epochs = {self.epochs}; "
                          "keep at most one checkpoint per epoch.")
         if not 0 <= self.diversity_alpha < 1:
             found.append(f"{key}.diversity_alpha = {self.diversity_alpha}: must be in [0, 1); the paper uses 0.5.")
         for objective in self.objectives:
-            if objective not in OBJECTIVES:
-                found.append(f"{key}.objectives: unknown objective '{objective}'; known: {', '.join(OBJECTIVES)}.")
+            if objective not in REGISTERED:
+                found.append(f"{key}.objectives: unknown objective '{objective}'; known: {', '.join(REGISTERED)}.")
         if len(set(self.objectives)) != len(self.objectives) or not self.objectives:
             found.append(f"{key}.objectives = {self.objectives}: list each objective once, at least one.")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds) or not all(0 <= s <= MAX_SEED for s in self.seeds):
@@ -190,9 +206,9 @@ class DiffusionConfig:
     guidance_scales: list[float] = field(default_factory=lambda: [0.0, 1.0, 1.5, 2.0, 3.0])  # the ablation
     samples_per_requirement: int = 3  # generated adapters per evaluated requirement (one sampling seed each)
     # Evaluation requirements: the generator never trains on those absent from sweep.grid.
-    eval_grid: list[list[float]] = field(default_factory=lambda: [[round(w / 10, 10), round(1 - w / 10, 10)] for w in range(11)])
-    # Grid-density ablation: extra generators trained on these subsets of sweep.grid (w_acc values).
-    density_grids: list[list[float]] = field(default_factory=list)
+    eval_grid: list[list[float]] = _from_study(lambda: [[round(w / 10, 10), round(1 - w / 10, 10)] for w in range(11)])
+    # Grid-density ablation: extra generators trained on these requirement grids (tuned by the sweep).
+    density_grids: list[list[list[float]]] = _from_study(list)
     seed: int = 0
     stack: int = 6  # generators trained together as one stacked model (1: one at a time); same results
 
@@ -226,8 +242,9 @@ class DiffusionConfig:
             found.append(f"{key}.guidance_scales = {self.guidance_scales}: give at least one scale, each at least 0.")
         found += requirement_problems(self.eval_grid, f"{key}.eval_grid", len(self.eval_grid[0]) if self.eval_grid else 0)
         for index, grid in enumerate(self.density_grids):
-            if len(grid) < 2 or len(set(grid)) != len(grid):
-                found.append(f"{key}.density_grids[{index}] = {grid}: give at least two different w_acc values.")
+            found += requirement_problems(grid, f"{key}.density_grids[{index}]", len(grid[0]) if grid else 0)
+            if len(grid) < 2:
+                found.append(f"{key}.density_grids[{index}] has {len(grid)} requirement(s): give at least two.")
         return found
 
 
@@ -246,8 +263,8 @@ class HypernetworkConfig:
 @dataclass(frozen=True)
 class EvaluateConfig:
     # Hypervolume reference point (NDCG@10, alpha-NDCG@10), the same for every method and backbone.
-    hv_reference: list[float] = field(default_factory=lambda: [0.05, 0.45])
-    hv_reference_full: list[float] = field(default_factory=lambda: [0.0, 0.4])  # the same, under full ranking
+    hv_reference: list[float] = _from_study(lambda: [0.05, 0.45])
+    hv_reference_full: list[float] = _from_study(lambda: [0.0, 0.4])  # the same, under full ranking
     mmr_pool: int = 100  # MMR re-ranks this many of the backbone's best-scored candidates
     hypernetwork: HypernetworkConfig = field(default_factory=HypernetworkConfig)
 
@@ -255,9 +272,9 @@ class EvaluateConfig:
         found = _positive(self, key, "mmr_pool")
         for name in ("hv_reference", "hv_reference_full"):
             point = getattr(self, name)
-            if len(point) != 2 or any(not 0 <= v < 1 for v in point):
-                found.append(f"{key}.{name} = {point}: give [NDCG@10, alpha-NDCG@10], each in [0, 1), "
-                             "below every point a method can reach.")
+            if any(not 0 <= v < 1 for v in point):
+                found.append(f"{key}.{name} = {point}: give one value in [0, 1) per objective's metric, "
+                             "worse than every point a method can reach.")
         return found
 
 
@@ -280,6 +297,47 @@ class RuntimeConfig:
 
 
 @dataclass(frozen=True)
+class StudyConfig:
+    """One requirement study: its objectives and requirement grids (params.yaml `studies.<name>`)."""
+
+    objectives: list[str] = field(default_factory=lambda: list(OBJECTIVES))
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # replicates of everything after the backbone
+    grid: list[list[float]] = field(default_factory=lambda: [[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]])  # training grid
+    adaptive_budget: int = 0  # extra training requirements the sweep places itself (two objectives only)
+    eval_grid: list[list[float]] = field(default_factory=lambda: [[0.0, 1.0], [0.25, 0.75], [1.0, 0.0]])
+    ablation_grids: list[list[list[float]]] = field(default_factory=list)  # grid-density ablation generators
+    # Hypervolume reference points: one value per objective's metric, worse than any method reaches.
+    hv_reference: list[float] = field(default_factory=lambda: [0.05, 0.45])
+    hv_reference_full: list[float] = field(default_factory=lambda: [0.0, 0.4])
+
+    def problems(self, key: str) -> list[str]:
+        k = len(self.objectives)
+        found = []
+        for name in ("eval_grid",):
+            found += requirement_problems(getattr(self, name), f"{key}.{name}", k)
+        for index, grid in enumerate(self.ablation_grids):
+            found += requirement_problems(grid, f"{key}.ablation_grids[{index}]", k)
+            if len(grid) < 2:
+                found.append(f"{key}.ablation_grids[{index}] has {len(grid)} requirement(s): give at least two.")
+        sizes = [len(grid) for grid in self.ablation_grids]
+        if len(set(sizes)) != len(sizes) or len(self.grid) + self.adaptive_budget in sizes:
+            found.append(f"{key}.ablation_grids have sizes {sizes}: each must differ from the others and from the "
+                         f"training grid's {len(self.grid) + self.adaptive_budget} (generators are named by size).")
+        for name in ("hv_reference", "hv_reference_full"):
+            if len(getattr(self, name)) != k:
+                found.append(f"{key}.{name} = {getattr(self, name)}: give {k} values, one per objective's metric "
+                             f"({', '.join(self.objectives)}).")
+        training = {tuple(round(w, 6) for w in weights) for weights in self.grid}
+        if self.eval_grid and all(tuple(round(w, 6) for w in weights) in training for weights in self.eval_grid):
+            found.append(f"{key}.eval_grid lies entirely on {key}.grid: no requirement is unseen by the generator, so "
+                         "generalisation cannot be measured; add requirements between the grid points.")
+        if len(self.seeds) < 2:
+            found.append(f"{key}.seeds = {self.seeds}: the evaluation needs at least 2 seeds for standard "
+                         "deviations and paired t-tests; 3 or more is better.")
+        return found
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
@@ -287,28 +345,44 @@ class Config:
     sweep: SweepConfig = field(default_factory=SweepConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    studies: dict[str, StudyConfig] = field(default_factory=lambda: {"paper": StudyConfig()})
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
+    def for_study(self, name: str) -> "Config":
+        """This configuration with study `name`'s objectives, seeds and grids in the sweep, diffusion and
+        evaluate sections, where the stages read them."""
+        if name not in self.studies:
+            raise ValueError(f"unknown study {name!r}; params.yaml defines {', '.join(self.studies)} "
+                             "(add it under studies:).")
+        study = self.studies[name]
+        on_grid = {tuple(round(w, 6) for w in weights) for weights in study.grid}
+        extra = sorted({tuple(round(w, 6) for w in weights) for grid in study.ablation_grids for weights in grid}
+                       - on_grid)
+        sweep = dataclasses.replace(self.sweep, objectives=list(study.objectives), grid=study.grid,
+                                    seeds=list(study.seeds), adaptive_budget=study.adaptive_budget,
+                                    ablation_only=[list(point) for point in extra])
+        diffusion = dataclasses.replace(self.diffusion, eval_grid=study.eval_grid, density_grids=study.ablation_grids)
+        evaluate = dataclasses.replace(self.evaluate, hv_reference=study.hv_reference,
+                                       hv_reference_full=study.hv_reference_full)
+        return dataclasses.replace(self, sweep=sweep, diffusion=diffusion, evaluate=evaluate)
+
     def problems(self, key: str) -> list[str]:
+        if not self.studies:
+            return ["studies is empty: give at least one study (see the repository's params.yaml)."]
         found = []
-        if self.diffusion.eval_grid and len(self.diffusion.eval_grid[0]) != len(self.sweep.objectives):
-            found.append(f"diffusion.eval_grid has {len(self.diffusion.eval_grid[0])} weights per requirement but "
-                         f"sweep.objectives lists {len(self.sweep.objectives)}; give one weight per objective.")
-        training = {tuple(round(w, 6) for w in weights) for weights in self.sweep.grid}
-        if self.diffusion.eval_grid and all(tuple(round(w, 6) for w in weights) in training
-                                            for weights in self.diffusion.eval_grid):
-            found.append("diffusion.eval_grid lies entirely on sweep.grid: no requirement is unseen by the generator, "
-                         "so generalisation cannot be measured; add requirements between the grid points "
-                         "(e.g. [0.1, 0.9]).")
-        on_grid = {round(weights[0], 6) for weights in self.sweep.grid}
-        for index, grid in enumerate(self.diffusion.density_grids):
-            missing = [w for w in grid if round(w, 6) not in on_grid]
-            if missing:
-                found.append(f"diffusion.density_grids[{index}] = {grid}: w_acc {missing} not on sweep.grid; "
-                             f"pick from {sorted(on_grid)}.")
-        if len(self.sweep.seeds) < 2:
-            found.append(f"sweep.seeds = {self.sweep.seeds}: the evaluation needs at least 2 seeds for standard "
-                         "deviations and paired t-tests; 3 or more is better.")
+        for name in self.studies:
+            try:
+                found += self.for_study(name)._study_problems(f"studies.{name}")
+            except (TypeError, ValueError) as error:
+                found.append(f"studies.{name}: {error}")
+        return found
+
+    def _study_problems(self, key: str) -> list[str]:
+        """Checks of one study's settings within the sections that use them."""
+        found = [problem.replace("sweep.", f"{key}.", 1) for problem in self.sweep.problems("sweep")
+                 if any(f"sweep.{name}" in problem for name in ("objectives", "grid", "seeds", "adaptive_budget"))]
+        found += [problem.replace("diffusion.density_grids", f"{key}.ablation_grids")
+                  for problem in self.diffusion.problems("diffusion") if "density_grids" in problem]
         return found
 
 
@@ -405,18 +479,24 @@ def _build(cls: type, raw: Any, key: str, problems: list[str], complete: bool = 
         problems.append(f"{where} must be a mapping of keys to values, got {raw!r}.")
         return cls()
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
+    settable = [f for f in dataclasses.fields(cls) if not f.metadata.get("study")]
+    known = {f.name for f in settable}
     for unknown in sorted(set(raw) - known, key=str):
+        if unknown in {f.name for f in dataclasses.fields(cls)}:
+            study_key = {"density_grids": "ablation_grids"}.get(unknown, unknown)
+            problems.append(f"{_join(key, str(unknown))} belongs to a study now: set it as studies.<name>.{study_key} "
+                            "(see the repository's params.yaml) and remove it here.")
+            continue
         problems.append(
             f"{_join(key, str(unknown))} is not a known key; allowed here: {', '.join(sorted(known))}. "
             "Check the spelling or remove it."
         )
-    missing = [f.name for f in dataclasses.fields(cls) if f.name not in raw]
+    missing = [f.name for f in settable if f.name not in raw]
     if complete and missing:
         what = f"{key} lacks the key(s)" if key else "the file lacks the section(s)"
         problems.append(f"{what} {', '.join(missing)} (is it truncated?): add them as in the repository's params.yaml.")
     values = {}
-    for name in (f.name for f in dataclasses.fields(cls) if f.name in raw):
+    for name in (f.name for f in settable if f.name in raw):
         values[name] = _coerce(hints[name], raw[name], _join(key, name), problems, complete)
     try:
         built = cls(**{k: v for k, v in values.items() if v is not _INVALID})
@@ -448,6 +528,19 @@ def _coerce(hint: Any, value: Any, key: str, problems: list[str], complete: bool
             return _INVALID
         items = [_coerce(item_hint, item, f"{key}[{i}]", problems, complete) for i, item in enumerate(value)]
         return _INVALID if any(item is _INVALID for item in items) else items
+    if origin is dict:
+        _, item_hint = typing.get_args(hint)
+        if not isinstance(value, dict):
+            problems.append(f"{key} = {value!r}: must be a mapping of names to settings.")
+            return _INVALID
+        items = {}
+        for name, item in value.items():
+            if not isinstance(name, str) or not name.replace("_", "").isalnum():
+                problems.append(f"{key}: name {name!r} must be letters, digits and underscores (it names "
+                                "folders and DVC stages).")
+                continue
+            items[name] = _coerce(item_hint, item, f"{key}.{name}", problems, complete)
+        return _INVALID if any(item is _INVALID for item in items.values()) else items
     if hint is dict:
         if isinstance(value, dict):
             return value

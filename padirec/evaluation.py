@@ -13,12 +13,14 @@ import torch
 from torch import Tensor
 
 from padirec.data import Dataset, Split
-from padirec.metrics import ideal_alpha_dcg_prefixes, ranking_metrics
+from padirec.metrics import beyond_accuracy_metrics, ideal_alpha_dcg_prefixes, ranking_metrics
+from padirec.objectives import item_counts, long_tail_items, user_groups
 from padirec.models import SequentialRecommender
 
 KS = (5, 10, 20)
 ALPHA = 0.5
 STATE_BATCH = 2048
+FIELDS = ("history", "candidates", "full_mask", "target", "item_categories", "item_counts", "long_tail", "user_group")
 
 
 @dataclass(eq=False)  # identity, not tensor equality: a split can key a cache of its states
@@ -30,6 +32,9 @@ class EvaluationSet:
     full_mask: Tensor  # [U, n_items + 1] bool: excluded from full ranking
     target: Tensor  # [U]
     item_categories: Tensor  # [n_items + 1, M] float
+    item_counts: Tensor  # [n_items + 1] float: training interactions per item (ARP@10)
+    long_tail: Tensor  # [n_items + 1] bool: outside the head 20% of the catalogue (APLT@10)
+    user_group: Tensor  # [U] long: 0 the smaller user group, 1 the other (group NDCG@10 and its gap)
     # Ideal alpha-DCG prefixes per protocol: they depend on the candidates, not on the scores,
     # and their greedy search is most of a full-ranking evaluation, so they are computed once.
     _ideals: dict = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -42,7 +47,7 @@ class EvaluationSet:
             return self
         if device not in self._copies:
             moved = EvaluationSet(*(getattr(self, name).to(device) for name in
-                                    ("history", "candidates", "full_mask", "target", "item_categories")))
+                                    FIELDS))
             moved._ideals.update({key: value.to(device) for key, value in self._ideals.items()})
             self._copies[device] = moved
         return self._copies[device]
@@ -58,7 +63,9 @@ class EvaluationSet:
         return self._ideals[full_ranking]
 
     @classmethod
-    def from_split(cls, dataset: Dataset, split: Split) -> "EvaluationSet":
+    def from_split(cls, dataset: Dataset, split: Split, grouping: str = "gender") -> "EvaluationSet":
+        """The split's tensors; `grouping` (padirec.objectives.GROUPINGS) splits its users in two for the
+        fairness metrics."""
         users = split.user
         target = torch.as_tensor(split.target, dtype=torch.long)
         candidates = torch.cat([target[:, None], torch.as_tensor(split.negatives, dtype=torch.long)], dim=1)
@@ -71,8 +78,11 @@ class EvaluationSet:
         columns = np.concatenate([dataset.sequence(u)[:k] for u, k in zip(users, target_offset)])
         mask[rows, columns] = True
         assert (target_offset < lengths).all()
+        counts = item_counts(dataset)
         return cls(torch.as_tensor(split.history, dtype=torch.long), candidates, torch.as_tensor(mask), target,
-                   torch.as_tensor(dataset.item_categories, dtype=torch.float32))
+                   torch.as_tensor(dataset.item_categories, dtype=torch.float32),
+                   torch.as_tensor(counts, dtype=torch.float32), torch.as_tensor(long_tail_items(counts)),
+                   torch.as_tensor(user_groups(dataset, grouping)[users], dtype=torch.long))
 
 
 @torch.inference_mode()
@@ -103,22 +113,29 @@ def evaluate_scores(sampled_scores: Tensor, full_scores: Tensor | None, evaluati
     evaluation = evaluation.to(sampled_scores.device)
     categories = evaluation.item_categories
     target_col = torch.zeros(len(sampled_scores), dtype=torch.long, device=sampled_scores.device)
-    results = ranking_metrics(sampled_scores, target_col, categories[evaluation.candidates], KS, ALPHA,
-                              ideal=evaluation.ideal(False))
+    per_user = ranking_metrics(sampled_scores, target_col, categories[evaluation.candidates], KS, ALPHA,
+                               ideal=evaluation.ideal(False), per_user=True)
+    results = _means(per_user)
+    results.update(beyond_accuracy_metrics(sampled_scores, per_user["ndcg@10"], evaluation.candidates,
+                                           evaluation.item_counts, evaluation.long_tail, evaluation.user_group))
     if full_scores is not None:
         full_categories = categories.unsqueeze(0).expand(len(full_scores), -1, -1)
-        full = ranking_metrics(full_scores, evaluation.target, full_categories, KS, ALPHA, mask=evaluation.full_mask,
-                               ideal=evaluation.ideal(True))
+        per_user = ranking_metrics(full_scores, evaluation.target, full_categories, KS, ALPHA,
+                                   mask=evaluation.full_mask, ideal=evaluation.ideal(True), per_user=True)
+        full = _means(per_user)
+        full.update(beyond_accuracy_metrics(full_scores, per_user["ndcg@10"], None, evaluation.item_counts,
+                                            evaluation.long_tail, evaluation.user_group, mask=evaluation.full_mask))
         results.update({f"full_{name}": value for name, value in full.items()})
     return results
 
 
+def _means(per_user: dict[str, Tensor]) -> dict[str, float]:
+    return {name: values.float().mean().item() for name, values in per_user.items()}
+
+
 def popularity_scores(dataset: Dataset, evaluation: EvaluationSet) -> tuple[Tensor, Tensor]:
     """Most-popular baseline: an item's score is its count among training targets and histories."""
-    counts = np.bincount(dataset.train.target, minlength=dataset.n_items + 1).astype(np.float32)
-    # Each user's first item appears only in histories; count it too.
-    first_items = dataset.sequence_items[dataset.sequence_start[1:-1]]
-    counts += np.bincount(first_items, minlength=dataset.n_items + 1)
+    counts = item_counts(dataset).astype(np.float32)  # each user's first item, only in histories, counts too
     counts[0] = -np.inf
     full = torch.as_tensor(counts, device=evaluation.target.device).expand(len(evaluation.target), -1)
     return full.gather(1, evaluation.candidates), full

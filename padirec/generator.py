@@ -215,9 +215,10 @@ def train_generator_stacks(sweeps: list[AdapterSweep], config: DiffusionConfig, 
     return trained
 
 
-def generator_jobs(cfg: "Config", out: "Paths") -> list[tuple[str, int, list[float] | None, AdapterSweep]]:
+def generator_jobs(cfg: "Config", out: "Paths") -> list[tuple[str, int, list[list[float]] | None, AdapterSweep]]:
     """Every generator the evaluation needs, as (backbone, sweep seed, grid, training subset): per backbone
-    and seed, one on the whole grid (grid None) and one per `diffusion.density_grids` entry."""
+    and seed, one on the training requirements (grid None) and one per ablation grid
+    (`diffusion.density_grids`, the study's `ablation_grids`)."""
     jobs = []
     for name in cfg.backbone.names:
         sweep = AdapterSweep.load(out.sweep(name), backbone=name, objectives=cfg.sweep.objectives)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 
+import moocore
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -33,6 +35,7 @@ __all__ = [
     "intra_list_distance",
     "jaccard_similarity",
     "ranking_metrics",
+    "beyond_accuracy_metrics",
     "hypervolume",
     "monotonicity_violations",
 ]
@@ -313,30 +316,53 @@ def ranking_metrics(
     return {name: values.float().mean().item() for name, values in results.items()}
 
 
+def beyond_accuracy_metrics(
+    scores: Tensor,
+    user_ndcg: Tensor,
+    candidates: Tensor | None,
+    item_counts: Tensor,
+    long_tail: Tensor,
+    user_group: Tensor,
+    k: int = DIVERSITY_K,
+    mask: Tensor | None = None,
+) -> dict[str, float]:
+    """Popularity and user-group fairness of the top-k lists, as means over users.
+
+    - aplt@k: share of long-tail items (`long_tail` [n_items + 1] bool) in each top-k list;
+    - arp@k: mean training interaction count (`item_counts` [n_items + 1]) of the listed items;
+    - group_ndcg@k_minor / _major: mean of `user_ndcg` [B] (NDCG@k) over the users of group 0 (the
+      smaller) and group 1 (`user_group` [B]), NaN for an empty group;
+    - fair_gap@k: their absolute difference (lower is fairer).
+
+    `candidates` [B, C] maps columns to item ids (None: column = item id, full ranking).
+    """
+    columns = top_k_indices(scores, k, mask)
+    items = columns if candidates is None else candidates.gather(1, columns)
+    groups = [user_ndcg[user_group == g].float() for g in (0, 1)]
+    minor, major = (group.mean().item() if len(group) else math.nan for group in groups)
+    return {f"aplt@{k}": long_tail[items].float().mean().item(),
+            f"arp@{k}": item_counts[items].float().mean().item(),
+            f"group_ndcg@{k}_minor": minor, f"group_ndcg@{k}_major": major,
+            f"fair_gap@{k}": abs(minor - major)}
+
+
 # -----------------------------------------------------------------------------
 # across requirements: trade-off front and control
 
 
-def hypervolume(points: Tensor | list, reference: tuple[float, float]) -> float:
-    """Area dominated by 2-D points (both coordinates maximised) and bounded below by `reference`.
+def hypervolume(points: Tensor | np.ndarray | list, reference, higher_is_better: list[bool] | None = None) -> float:
+    """Volume dominated by K-D points and bounded by `reference` (moocore's exact hypervolume).
 
-    points: [N, 2], e.g. (NDCG@10, alpha-NDCG@10) of the adapters one method gives across the
-    requirement grid. A point not strictly above the reference in both coordinates adds nothing.
-    Sweep: sort by the first coordinate, descending, and add the strip each point adds above the
-    best second coordinate seen so far.
+    points: [N, K], e.g. the metrics (NDCG@10, alpha-NDCG@10, ...) of the adapters one method gives across
+    the requirement grid; `higher_is_better` per coordinate (default: all), a lower-is-better metric is
+    flipped. A point not strictly better than the reference in every coordinate adds nothing.
     """
-    points = torch.as_tensor(points, dtype=torch.float64).reshape(-1, 2)
-    ref_x, ref_y = float(reference[0]), float(reference[1])
-    inside = points[(points[:, 0] > ref_x) & (points[:, 1] > ref_y)]
-    if len(inside) == 0:
-        return 0.0
-    order = torch.argsort(inside[:, 0], descending=True, stable=True)
-    area, best_y = 0.0, ref_y
-    for x, y in inside[order].tolist():
-        if y > best_y:
-            area += (x - ref_x) * (y - best_y)
-            best_y = y
-    return area
+    reference = np.asarray(reference, dtype=np.float64)
+    points = np.asarray(torch.as_tensor(points, dtype=torch.float64).cpu(), dtype=np.float64).reshape(-1, len(reference))
+    sign = np.where(np.asarray(higher_is_better if higher_is_better is not None else [True] * len(reference)), -1.0, 1.0)
+    minimised, bound = points * sign, reference * sign  # moocore minimises
+    inside = minimised[(minimised < bound).all(axis=1)]
+    return float(moocore.hypervolume(inside, ref=bound)) if len(inside) else 0.0
 
 
 def monotonicity_violations(w_acc: Tensor | list, accuracy: Tensor | list, diversity: Tensor | list) -> int:

@@ -26,16 +26,24 @@ def repo_root(start: str | Path | None = None) -> Path:
 
 @dataclass(frozen=True)
 class Paths:
-    """Artifact locations under one output root."""
+    """Artifact locations under one output root; with a study and a stage, that stage's figures and tables
+    go to figures/<study>/<stage>/ and its data under data/<sweep|generator>/<study>/ (data preparation and
+    the backbones are shared by every study)."""
 
     root: Path
+    study: str | None = None
+    stage: str | None = None
 
     @classmethod
-    def for_run(cls, output_root: str | Path | None) -> "Paths":
+    def for_run(cls, output_root: str | Path | None, study: str | None = None, stage: str | None = None) -> "Paths":
         """The repository-relative output root, or the scratch folder when None."""
         base = repo_root()
         root = base / SCRATCH if output_root is None else (base / output_root)
-        return cls(root.resolve())
+        return cls(root.resolve(), study, stage)
+
+    def of_stage(self, stage: str) -> "Paths":
+        """The same study's folders of another stage (e.g. the sweep's metrics, read by the evaluation)."""
+        return Paths(self.root, self.study, stage)
 
     @property
     def processed(self) -> Path:
@@ -47,7 +55,9 @@ class Paths:
 
     @property
     def figures(self) -> Path:
-        return self.root / "figures"
+        if self.study is None:
+            return self.root / "figures"
+        return self.root / "figures" / self.study / (self.stage or "")
 
     @property
     def tables(self) -> Path:
@@ -56,10 +66,13 @@ class Paths:
     def backbone(self, name: str) -> Path:
         return self.root / "data" / "backbones" / f"{name}.pt"
 
+    def _study_data(self, kind: str) -> Path:
+        return self.root / "data" / kind / (self.study or "")
+
     def sweep(self, name: str) -> Path:
-        return self.root / "data" / "sweep" / f"{name}.npz"
+        return self._study_data("sweep") / f"{name}.npz"
 
     def generator(self, name: str, seed: int, grid_size: int | None = None) -> Path:
         """The generator trained on one seed's sweep adapters; grid_size names a density-ablation grid."""
         stem = f"seed{seed}" if grid_size is None else f"grid{grid_size}_seed{seed}"
-        return self.root / "data" / "generator" / name / f"{stem}.pt"
+        return self._study_data("generator") / name / f"{stem}.pt"

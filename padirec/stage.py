@@ -1,6 +1,9 @@
 """Run one DVC stage so that a mistake never costs what is already computed.
 
-    python -m padirec.stage sweep        (the command of every stage in dvc.yaml)
+    python -m padirec.stage sweep@paper        (the command of every stage in dvc.yaml)
+
+A stage of one requirement study is named `<stage>@<study>`: dvc.yaml defines it once with
+`foreach` over params.yaml's studies, and its notebook gets the study as the `study` parameter.
 
 1. The whole params.yaml is validated first; a bad value stops here with the validation
    message alone, before anything is written.
@@ -47,14 +50,20 @@ class Stage:
     @classmethod
     def from_dvc_yaml(cls, root: Path, name: str) -> "Stage":
         stages = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
-        if name not in stages:
-            raise StageError(f"no stage {name!r} in dvc.yaml; stages: {', '.join(stages)}.")
-        spec = stages[name]
+        base, _, study = name.partition("@")
+        if base not in stages or bool(study) != ("foreach" in stages[base]):
+            raise StageError(f"no stage {name!r} in dvc.yaml; stages: {', '.join(stages)} (a study's stage is "
+                             "named <stage>@<study>).")
+        spec = stages[base]
+        if study:  # the foreach template, for this study
+            text = yaml.safe_dump(spec["do"]).replace("${key}", study)
+            spec = yaml.safe_load(text)
         declared = [entry if isinstance(entry, str) else next(iter(entry))
                     for section in ("outs", "metrics", "plots") for entry in spec.get(section, [])]
         deps = tuple(Path(dep) for dep in spec.get("deps", []))
         notebooks = [dep for dep in deps if dep.parent == Path("notebooks") and dep.suffix == ".ipynb"]
-        executed = [Path(out) for out in declared if Path(out).parent == Path("notebooks/executed")]
+        executed = [Path(out) for out in declared if Path(out).parts[:2] == ("notebooks", "executed")
+                    and Path(out).suffix == ".ipynb"]
         if len(notebooks) != 1 or len(executed) != 1:
             raise StageError(f"stage {name!r} in dvc.yaml must list one notebook under notebooks/ as a dependency "
                              "and its executed copy under notebooks/executed/ as an output.")
@@ -118,11 +127,14 @@ def run_stage(name: str, params: str = PARAMS) -> float:
     root = paths.repo_root()
     config.load_config(root / params)  # raises ConfigError listing every bad value; nothing written yet
     stage = Stage.from_dvc_yaml(root, name)
-    staging = root / STAGING / name
+    staging = root / STAGING / name.replace("@", "_")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     _link_inputs(stage, root, staging)
     (staging / stage.executed).parent.mkdir(parents=True, exist_ok=True)
+    study = name.partition("@")[2] or None
+    if study is not None:
+        config.load_config(root / params).for_study(study)  # an unknown study stops here
     progress_file = staging / "progress.log"
     progress_file.touch()
     # The kernel is started from PATH ("python"): make it this interpreter's environment, so the
@@ -137,7 +149,8 @@ def run_stage(name: str, params: str = PARAMS) -> float:
     try:
         papermill.execute_notebook(
             str(root / stage.notebook), str(staging / stage.executed),
-            parameters={"params_path": params, "output_root": str(staging.relative_to(root))},
+            parameters={"params_path": params, "output_root": str(staging.relative_to(root)),
+                        **({"study": study} if study else {})},
             kernel_name="python3", progress_bar=False, log_output=False, cwd=str(root),
             # The kernel's TCP notice says nothing about the stage; errors still show.
             extra_arguments=["--IPKernelApp.log_level=ERROR"])

@@ -13,6 +13,7 @@ from padirec.config import SweepConfig
 from padirec.data import Dataset
 from padirec.evaluation import EvaluationSet, backbone_states
 from padirec.models import SequentialRecommender
+from padirec.objectives import OBJECTIVES, ObjectiveData
 from padirec.train import evaluate_adapters, tune_adapters, tuning_tensors
 
 
@@ -50,7 +51,8 @@ def placement(low: np.ndarray, high: np.ndarray, avoid: list[float]) -> np.ndarr
 
 
 def run_sweep(name: str, model: SequentialRecommender, dataset: Dataset, config: SweepConfig,
-              test: EvaluationSet, valid: EvaluationSet | None = None, avoid: list[float] = ()) -> SweepResult:
+              test: EvaluationSet, valid: EvaluationSet | None = None, avoid: list[float] = (),
+              data: ObjectiveData | None = None) -> SweepResult:
     """Tune all requirements of `config.grid` per seed as one stack over cached backbone states; then, with
     `config.adaptive_budget`, place that many extra requirements where the grid is steepest on `valid`.
 
@@ -58,26 +60,30 @@ def run_sweep(name: str, model: SequentialRecommender, dataset: Dataset, config:
     seed-mean validation NDCG@10 or alpha-NDCG@10 differ most (relative to the metric's mean), and is
     tuned for every seed, one at a time; the test split plays no part in the placement. A middle whose w_acc
     is in `avoid` (the evaluation requirements, so they stay unseen) moves to the interval's first quarter.
+    `config.ablation_only` requirements are tuned in the same stack, for the ablation generators only;
+    `data` is what objectives beyond accuracy and diversity read (padirec.objectives.objective_data).
     """
     started = time.perf_counter()
     states, targets, categories = tuning_tensors(model, dataset)
     state_seconds = time.perf_counter() - started
-    weights = np.asarray(config.grid, dtype=np.float64)
+    extra = np.asarray(config.ablation_only, dtype=np.float64).reshape(-1, len(config.objectives))
+    weights = np.vstack([np.asarray(config.grid, dtype=np.float64), extra])
+    sources = np.array(["grid"] * len(config.grid) + ["ablation"] * len(extra))
 
     checkpoints, curves, tune_seconds = {}, [], []
     for seed in config.seeds:
         run = tune_adapters(model, states, targets, categories, weights, config, seed,
-                            desc=f"{name} seed {seed}: {len(weights)} requirements, epochs")
+                            desc=f"{name} seed {seed}: {len(weights)} requirements, epochs", data=data)
         tune_seconds.append(run.seconds)
         checkpoints[seed] = run.checkpoints
         curves.append(run.curve.assign(seed=seed))
-    placed = np.zeros(len(weights), dtype=bool)
     if config.adaptive_budget:
         if valid is None:
             raise ValueError("sweep.adaptive_budget needs the validation split: pass valid= to run_sweep")
         valid_states = backbone_states(model, valid.history)
         for _ in range(config.adaptive_budget):
             order = np.argsort(weights[:, 0], kind="stable")
+            order = order[sources[order] != "ablation"]
             metrics = np.mean([[[m[key] for key in ADAPTIVE_METRICS] for m in
                                 evaluate_adapters(model, valid_states, checkpoints[seed][order, -1], valid,
                                                   full_ranking=False)] for seed in config.seeds], axis=0)
@@ -85,47 +91,47 @@ def run_sweep(name: str, model: SequentialRecommender, dataset: Dataset, config:
             middle = placement(weights[order[low]], weights[order[low + 1]], list(avoid))
             for seed in config.seeds:
                 run = tune_adapters(model, states, targets, categories, middle[None], config, seed,
-                                    desc=f"{name} seed {seed}: adaptive requirement w_acc = {middle[0]:g}, epochs")
+                                    desc=f"{name} seed {seed}: adaptive requirement w_acc = {middle[0]:g}, epochs",
+                                    data=data)
                 checkpoints[seed] = np.concatenate([checkpoints[seed], run.checkpoints])
                 curves.append(run.curve.assign(seed=seed, requirement=len(weights)))
-            weights, placed = np.vstack([weights, middle]), np.append(placed, True)
-    order = np.argsort(weights[:, 0], kind="stable")  # the saved grid is ordered by w_acc
-    weights, placed = weights[order], placed[order]
+            weights, sources = np.vstack([weights, middle]), np.append(sources, "adaptive")
+    order = np.lexsort(weights.T[::-1])  # the saved grid is ordered by w_acc (then the next weights)
+    weights, sources = weights[order], sources[order]
     test_states = backbone_states(model, test.history)
     rows = []
     for seed in config.seeds:
         checkpoints[seed] = checkpoints[seed][order]
         for requirement, metrics in enumerate(evaluate_adapters(model, test_states, checkpoints[seed][:, -1], test)):
             rows.append({"backbone": name, **dict(zip(weight_columns(config.objectives), weights[requirement])),
-                         "seed": seed, "placed": "adaptive" if placed[requirement] else "grid", **metrics})
+                         "seed": seed, "placed": sources[requirement], **metrics})
     # One requirement alone, to compare the stacked sweep with one stage per requirement.
-    single = tune_adapters(model, states, targets, categories, weights[:1], config, config.seeds[0], progress=False)
+    single = tune_adapters(model, states, targets, categories, weights[:1], config, config.seeds[0], progress=False,
+                           data=data)
     timings = {"state_cache_seconds": state_seconds, "tune_seconds_per_seed": float(np.mean(tune_seconds)),
-               "requirements": len(config.grid), "adaptive_requirements": int(placed.sum()),
+               "requirements": len(config.grid), "adaptive_requirements": int((sources == "adaptive").sum()),
+               "ablation_requirements": int((sources == "ablation").sum()),
                "single_requirement_seconds": single.seconds, "epochs": config.epochs, "train_examples": len(targets)}
     sweep = AdapterSweep(name, list(config.objectives), weights, np.asarray(config.seeds), np.asarray(run.kept_epochs),
-                         np.stack([checkpoints[seed] for seed in config.seeds]).astype(np.float32))
+                         np.stack([checkpoints[seed] for seed in config.seeds]).astype(np.float32), sources)
     return SweepResult(sweep, pd.DataFrame(rows), pd.concat(curves), timings)
 
 
 def controllability(grid: pd.DataFrame, objectives: list[str]) -> dict[str, float]:
-    """Pearson r between requested weights and achieved metrics over the per-requirement means.
-
-    r-a pairs w_acc with NDCG@10, r-d pairs w_div with alpha-NDCG@10 (both 100 candidates),
-    and the same on full ranking; plus each metric's range and the mean seed-to-seed std.
-    """
-    pairs = {"acc": "ndcg@10", "div": "alpha_ndcg@10"}
+    """Pearson and Spearman r between each objective's requested weight and its test metric, over the
+    per-requirement means, signed so that +1 is perfect control for every metric (a lower-is-better
+    metric is negated); on both protocols. Plus each metric's range and its mean seed-to-seed std."""
     summary: dict[str, float] = {}
     columns = weight_columns(objectives)
-    means = grid.groupby(columns)[[c for c in grid.columns if "@" in c]].mean().reset_index()
-    spread = grid.groupby(columns)[[c for c in grid.columns if "@" in c]].std(ddof=1)
-    for objective, metric in pairs.items():
-        if objective not in objectives:
-            continue
+    metrics = [c for c in grid.columns if "@" in c]
+    means = grid.groupby(columns)[metrics].mean().reset_index()
+    spread = grid.groupby(columns)[metrics].std(ddof=1)
+    for objective in objectives:
+        sign = 1.0 if OBJECTIVES[objective].higher_is_better else -1.0
         for prefix in ("", "full_"):
-            column = prefix + metric
-            r = stats.pearsonr(means[f"w_{objective}"], means[column]).statistic
-            rho = stats.spearmanr(means[f"w_{objective}"], means[column]).statistic
+            column = prefix + OBJECTIVES[objective].metric
+            r = stats.pearsonr(means[f"w_{objective}"], sign * means[column]).statistic
+            rho = stats.spearmanr(means[f"w_{objective}"], sign * means[column]).statistic
             summary[f"{prefix}pearson_{objective}"] = float(r)
             summary[f"{prefix}spearman_{objective}"] = float(rho)
             summary[f"{column}_min"] = float(means[column].min())

@@ -20,8 +20,9 @@ from torch import Tensor
 from padirec.config import BackboneConfig, SweepConfig
 from padirec.data import Dataset
 from padirec.evaluation import EvaluationSet, backbone_states, evaluate_states
-from padirec.losses import bpr_softmax_loss, diversity_loss
+from padirec.losses import bpr_softmax_loss
 from padirec.models import Adapter, SequentialRecommender, apply_adapter, build_backbone
+from padirec.objectives import ObjectiveBatch, ObjectiveData, objective_losses
 from padirec.progress import bar as progress_bar
 
 
@@ -118,18 +119,13 @@ class SweepRun:
     extras: dict = field(default_factory=dict)
 
 
-def objective_losses(scores: Tensor, candidate_categories: Tensor, objectives: list[str],
-                     alpha: float, tau: float, normalise: bool = True) -> Tensor:
-    """Per-adapter losses [len(objectives), R] of stacked scores [R, B, C] (target in column 0)."""
-    values = []
-    for objective in objectives:
-        if objective == "acc":
-            values.append(bpr_softmax_loss(scores[..., 0], scores[..., 1:], reduction="none").mean(-1))
-        elif objective == "div":
-            values.append(diversity_loss(scores, candidate_categories, alpha, tau, normalise, reduction="none").mean(-1))
-        else:  # config validation lists the known objectives; this guards direct API use
-            raise ValueError(f"unknown objective {objective!r}")
-    return torch.stack(values)
+def batch_losses(scores: Tensor, candidates: Tensor, examples: Tensor, item_categories: Tensor,
+                 config: SweepConfig, objectives: list[str], data: ObjectiveData | None = None) -> Tensor:
+    """Per-adapter losses [len(objectives), R] of stacked scores [R, B, C] (target in column 0) of one batch
+    (`examples`: the batch's training-example indices), from the objective registry."""
+    batch = ObjectiveBatch(scores, candidates, item_categories[candidates], examples, data or ObjectiveData(),
+                           config.diversity_alpha, config.diversity_tau, config.diversity_normalise)
+    return objective_losses(batch, objectives)
 
 
 def training_batches(model: SequentialRecommender, states: Tensor, targets: Tensor, config: SweepConfig,
@@ -158,11 +154,12 @@ def training_batches(model: SequentialRecommender, states: Tensor, targets: Tens
 
 def tune_adapters(model: SequentialRecommender, states: Tensor, targets: Tensor, item_categories: Tensor,
                   weights: np.ndarray, config: SweepConfig, seed: int, objectives: list[str] | None = None,
-                  progress: bool = True, desc: str = "adapter epochs") -> SweepRun:
+                  progress: bool = True, desc: str = "adapter epochs", data: ObjectiveData | None = None) -> SweepRun:
     """Tune one adapter per requirement vector on sum_k w_k L_k, all as one stacked model.
 
     `states` [N, d] are the frozen backbone's states of the training examples and `targets` [N]
-    their next items. Every adapter starts from the same seeded initialisation and sees the same
+    their next items; `data` what objectives beyond accuracy and diversity read
+    (`padirec.objectives.objective_data`). Every adapter starts from the same seeded initialisation and sees the same
     batches and negatives, so requirements differ only by their weights. Adam is elementwise, so
     one optimiser over the stack equals one optimiser per adapter.
     """
@@ -180,9 +177,7 @@ def tune_adapters(model: SequentialRecommender, states: Tensor, targets: Tensor,
         totals = torch.zeros(len(objectives), len(weights_t), device=states.device)
         for batch, scores_of in training_batches(model, states, targets, config, generator):
             scores, candidates = scores_of(flat)
-            losses = objective_losses(scores, item_categories[candidates], objectives,
-                                      config.diversity_alpha, config.diversity_tau,
-                                      config.diversity_normalise)  # [K, R]
+            losses = batch_losses(scores, candidates, batch, item_categories, config, objectives, data)  # [K, R]
             loss = (losses * weights_t.T).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
