@@ -100,7 +100,8 @@ def stage_resources(root: Path) -> dict[str, dict[str, float]]:
     """Each stage's notebook run time (papermill's record) and peak memory (its last cell's print)."""
     found = {}
     for stage, notebook in STAGES.items():
-        path = root / "notebooks" / "executed" / f"{notebook}.ipynb"
+        study = "" if stage in ("prepare", "backbone") else "paper"  # the paper study's stages
+        path = root / "notebooks" / "executed" / study / f"{notebook}.ipynb"
         if not path.exists():
             continue
         executed = json.loads(path.read_text())
@@ -140,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", action="store_true", help="run the cost model on synthetic data instead")
     args = parser.parse_args(argv)
     root = paths.repo_root()
-    out = paths.Paths(root)
-    cfg = config.load_config(root / "params.yaml")
+    out = paths.Paths(root, "paper")  # the benchmark serves the paper study's (accuracy, diversity) generators
+    cfg = config.load_config(root / "params.yaml").for_study("paper")
     if args.repeats < 1 or args.train_steps < 1:
         parser.error(f"--repeats {args.repeats} and --train-steps {args.train_steps}: both must be at least 1")
     if args.backbone not in cfg.backbone.names:
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     retrain_uncached_s = uncached.seconds
 
     stages = stage_resources(root)
-    training = pd.read_csv(root / "figures" / "tables" / "generator_training.csv")
+    training = pd.read_csv(out.of_stage("diffusion").tables / "generator_training.csv")
     generator_train_s = float(training[(training["backbone"] == args.backbone) & (training["grid"] == "full")]
                               ["train_seconds"].mean())
     # One generator learns from one seed's sweep: that share of the sweep stage, plus its training.

@@ -71,12 +71,16 @@ def _context(args) -> tuple[paths.Paths, config.Config]:
     if not output_root.is_dir():
         raise UsageError(f"--root {args.root}: {output_root} is not a folder; pass the output root holding data/ "
                          "(default: the repository root).")
+    try:  # the study's objectives, seeds and grids: its generators live under data/generator/<study>/
+        cfg = cfg.for_study(args.study)
+    except ValueError:
+        raise UsageError(f"--study {args.study!r}: unknown; {args.params} defines {', '.join(cfg.studies)}.") from None
     _check_numbers(args, cfg)
     try:  # --device overrides runtime.device of the params file for this command
         args.torch_device = runtime.setup(dataclasses.replace(cfg.runtime, device=args.device or cfg.runtime.device))
     except ValueError as error:
         raise UsageError(f"--device {args.device}: {str(error).partition(': ')[2]}" if args.device else str(error)) from None
-    return paths.Paths(output_root), cfg
+    return paths.Paths(output_root, args.study), cfg
 
 
 def _check_numbers(args, cfg: config.Config) -> None:
@@ -175,6 +179,7 @@ def cmd_generate(args) -> dict:
 
 
 def cmd_tune(args) -> dict:
+    from padirec.objectives import objective_data
     from padirec.train import tune_adapters, tuning_tensors
 
     out, cfg = _context(args)
@@ -183,7 +188,9 @@ def cmd_tune(args) -> dict:
     dataset = _load_dataset(out)
     model = _load_backbone(out, args.backbone, dataset, args.torch_device)
     states, targets, categories = tuning_tensors(model, dataset)
-    run = tune_adapters(model, states, targets, categories, weights[None], cfg.sweep, args.seed, progress=False)
+    data_needed = objective_data(dataset, cfg.sweep.objectives, cfg.sweep.fair_groups, args.torch_device)
+    run = tune_adapters(model, states, targets, categories, weights[None], cfg.sweep, args.seed, progress=False,
+                        data=data_needed)
     adapter = torch.as_tensor(run.checkpoints[0, -1])
     if not bool(torch.isfinite(adapter).all()):
         raise ValueError(f"tuning diverged (NaN or inf in the adapter); lower sweep.lr ({cfg.sweep.lr:g}) in {args.params}.")
@@ -212,7 +219,7 @@ def _load_adapter(path: Path, backbone: str, objectives: list[str], size: int) -
                          f"--backbone {made_for['backbone']}, or {remedy}.")
     if [str(o) for o in np.atleast_1d(made_for["objectives"])] != list(objectives):
         raise UsageError(f"--adapter {path} was made for objectives {[str(o) for o in np.atleast_1d(made_for['objectives'])]}, "
-                         f"but sweep.objectives is {list(objectives)}: {remedy}.")
+                         f"but the study's objectives are {list(objectives)}: pass its --study, or {remedy}.")
     vector = arrays["adapter"]
     if not np.issubdtype(vector.dtype, np.floating) or vector.shape != (size,):
         raise UsageError(f"--adapter {path} holds {vector.dtype} values of shape {list(vector.shape)}; backbone {backbone} "
@@ -227,7 +234,7 @@ def cmd_evaluate(args) -> dict:
     dataset = _load_dataset(out)
     model = _load_backbone(out, args.backbone, dataset, args.torch_device)
     adapter = _load_adapter(Path(args.adapter), args.backbone, cfg.sweep.objectives, model.adapter_vector().numel())
-    test = evaluation.EvaluationSet.from_split(dataset, dataset.test)
+    test = evaluation.EvaluationSet.from_split(dataset, dataset.test, cfg.sweep.fair_groups)
     states = apply_adapter(evaluation.backbone_states(model, test.history), adapter.to(args.torch_device))
     metrics = evaluation.evaluate_states(model, states, test)
     return {name: round(value, 4) for name, value in metrics.items()}
@@ -277,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="python -m padirec", description=__doc__.split("\n\n")[0])
     parser.add_argument("--params", default="params.yaml", help="params file, relative to the repository root")
     parser.add_argument("--root", default=".", help="output root holding data/ (default: the repository root)")
+    parser.add_argument("--study", default="paper", help="requirement study of the params file (studies:), "
+                        "which sets the objectives --weights weights (default: paper, i.e. w_acc,w_div)")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps (default: runtime.device of "
                         "the params file)")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -285,7 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--backbone", required=True, help=f"one of {', '.join(BACKBONES)}")
         if weights:
-            command.add_argument("--weights", required=True, help="requirement vector, e.g. 0.3,0.7 (w_acc,w_div)")
+            command.add_argument("--weights", required=True, help="requirement vector, one weight per objective of the study, e.g. "
+                                 "0.3,0.7 (paper: w_acc,w_div) or 0.5,0.25,0.25 (acc_div_tail)")
         if sampling:
             command.add_argument("--guidance", type=float, default=None, help="guidance scale s >= 0 (default: params.yaml)")
             command.add_argument("--steps", type=int, default=None, help="DDIM steps, 1..diffusion.steps (default: params.yaml)")

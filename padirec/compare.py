@@ -604,7 +604,8 @@ def replication_comparisons(summaries: pd.DataFrame, density: pd.DataFrame) -> l
     near the ends), and against Interpolate and Nearest at each grid-density size."""
     others = [m for m in METHODS if m != "padirec" and m in set(summaries["method"])]
     found = [{"name": "main", "metric": metric, "other": other}
-             for metric in ("hv", "rel_gap_unseen", "rel_gap_near_ends") if metric in summaries for other in others]
+             for metric in ("hv", "rel_gap_unseen", "rel_gap_near_ends")
+             if metric in summaries and summaries[metric].notna().any() for other in others]
     for size in sorted(density["grid_size"].unique()):
         found += [{"name": "grid density", "metric": "rel_gap_unseen", "other": other, "by": {"grid_size": int(size)},
                    "summaries": density} for other in ("interpolate", "nearest")]

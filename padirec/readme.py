@@ -2,9 +2,9 @@
 
 A README block
 
-    <!-- begin figures/tables/findings.md -->
+    <!-- begin figures/paper/evaluate/tables/findings.md -->
     ...
-    <!-- end figures/tables/findings.md -->
+    <!-- end figures/paper/evaluate/tables/findings.md -->
 
 holds the content of the named file. `python -m padirec.readme` rewrites every block from its file
 (run it after `dvc repro`); `--check` only reports blocks that differ, and the test suite runs it,

@@ -128,7 +128,7 @@ def controllability(grid: pd.DataFrame, objectives: list[str]) -> dict[str, floa
     spread = grid.groupby(columns)[metrics].std(ddof=1)
     for objective in objectives:
         sign = 1.0 if OBJECTIVES[objective].higher_is_better else -1.0
-        for prefix in ("", "full_"):
+        for prefix in [p for p in ("", "full_") if p + OBJECTIVES[objective].metric in means]:
             column = prefix + OBJECTIVES[objective].metric
             r = stats.pearsonr(means[f"w_{objective}"], sign * means[column]).statistic
             rho = stats.spearmanr(means[f"w_{objective}"], sign * means[column]).statistic

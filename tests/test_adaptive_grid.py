@@ -22,8 +22,12 @@ def test_steepest_interval_is_the_largest_relative_change_of_any_metric():
 
 
 def test_a_budget_over_two_objectives_only_and_not_negative():
-    with pytest.raises(config.ConfigError, match="adaptive_budget = -1"):
-        config.config_from_dict({"sweep": {"adaptive_budget": -1}})
+    with pytest.raises(config.ConfigError, match="studies.paper.adaptive_budget = -1"):
+        config.config_from_dict({"studies": {"paper": {"adaptive_budget": -1}}})
+    with pytest.raises(config.ConfigError, match="studies.three.adaptive_budget = 2: adaptive placement"):
+        config.config_from_dict({"studies": {"three": {
+            "objectives": ["acc", "div", "tail"], "adaptive_budget": 2, "grid": [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
+            "eval_grid": [[0.5, 0.5, 0.0]], "hv_reference": [0, 0, 0], "hv_reference_full": [0, 0, 0]}}})
 
 
 @pytest.fixture(scope="module")

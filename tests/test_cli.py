@@ -18,8 +18,8 @@ SMOKE = str(config.SMOKE_PARAMS)
 def root(tmp_path_factory, raw_files):
     """Dataset, both backbones, their sweeps and generators, as the stages would write them."""
     folder = tmp_path_factory.mktemp("artifacts")
-    out = paths.Paths(folder)
-    cfg = config.load_config(None)
+    out = paths.Paths(folder, "paper")
+    cfg = config.load_config(None).for_study("paper")
     dataset = data.prepare_dataset(raw_files, cfg.data, cfg.prepare)
     dataset.save(out.dataset)
     valid = evaluation.EvaluationSet.from_split(dataset, dataset.valid)
@@ -48,7 +48,7 @@ def test_generate_is_deterministic_and_loads_into_the_backbone(root, tmp_path, c
         assert code == 0 and json.loads(stdout)["parameters"] == 1096
     assert first.read_bytes() == second.read_bytes()
     saved = np.load(first)["adapter"]
-    in_memory = generator.Generator.load(paths.Paths(root).generator(backbone, 0)).generate(np.array([[0.3, 0.7]]), seed=3)[0]
+    in_memory = generator.Generator.load(paths.Paths(root, "paper").generator(backbone, 0)).generate(np.array([[0.3, 0.7]]), seed=3)[0]
     assert np.array_equal(saved, in_memory.numpy())
     code, stdout, _ = run(capsys, "--root", str(root), "evaluate", "--backbone", backbone, "--adapter", str(first))
     metrics = json.loads(stdout)
@@ -267,7 +267,7 @@ def copy_artifact(source, target):
 
 def test_artifacts_of_another_backbone_are_refused(root, tmp_path, capsys):
     """A generator or backbone saved for sasrec, placed where gru4rec's belongs, names both backbones."""
-    real, swapped = paths.Paths(root), paths.Paths(tmp_path)
+    real, swapped = paths.Paths(root, "paper"), paths.Paths(tmp_path, "paper")
     copy_artifact(real.dataset, swapped.dataset)
     copy_artifact(real.generator("sasrec", 0), swapped.generator("gru4rec", 0))
     copy_artifact(real.backbone("sasrec"), swapped.backbone("gru4rec"))
@@ -284,3 +284,16 @@ def test_missing_artifacts_name_their_stage(tmp_path, capsys):
     code, _, stderr = run(capsys, "--root", str(tmp_path), "generate", "--backbone", "sasrec", "--weights", "0.5,0.5",
                           "--out", str(tmp_path / "x.npz"))
     refused(code, stderr, "run the 'diffusion' stage", tmp_path / "x.npz")
+
+
+def test_study_sets_the_objectives_the_weights_must_cover(root, tmp_path, capsys):
+    out = tmp_path / "a.npz"
+    code, _, stderr = run(capsys, "--root", str(root), "--study", "nope", "generate", "--backbone", "sasrec",
+                          "--weights", "0.5,0.5", "--out", str(out))
+    assert code == 2 and "--study 'nope': unknown" in stderr and "paper, acc_div_tail" in stderr
+    code, _, stderr = run(capsys, "--root", str(root), "--study", "acc_div_tail", "generate", "--backbone", "sasrec",
+                          "--weights", "0.5,0.5", "--out", str(out))
+    assert code == 2 and "(acc, div, tail): needs 3 weights, one per objective" in stderr
+    code, _, stderr = run(capsys, "--root", str(root), "--study", "acc_div_tail", "generate", "--backbone", "sasrec",
+                          "--weights", "0.5,0.25,0.25", "--out", str(out))
+    assert code == 2 and "acc_div_tail" in stderr and not out.exists()  # no generator of that study was built

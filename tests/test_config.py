@@ -47,27 +47,56 @@ def test_missing_and_malformed_files(tmp_path):
 
 def test_sweep_and_backbone_problems_name_their_keys():
     raw = {"backbone": {"names": ["sasrec", "bert4rec"], "models": {"sasrec": {"blcks": 2}}},
-           "sweep": {"grid": [[0.5, 0.6], [1.2, -0.2], [0.3, 0.7], [0.3, 0.7], [1.0]], "objectives": ["acc", "novelty"]}}
+           "studies": {"mine": {"grid": [[0.5, 0.6], [1.2, -0.2], [0.3, 0.7], [0.3, 0.7], [1.0]],
+                                "objectives": ["acc", "novelty"]}}}
     with pytest.raises(config.ConfigError) as error:
         config.config_from_dict(raw)
     message = str(error.value)
     assert "backbone.names: unknown backbone 'bert4rec'; known: sasrec, gru4rec" in message
     assert "backbone.models.sasrec.blcks is not a known setting" in message
-    assert "sweep.grid[0] = [0.5, 0.6]: weights sum to 1.1" in message
-    assert "sweep.grid[1] = [1.2, -0.2]: every weight must lie in [0, 1]" in message
-    assert "sweep.grid lists (0.3, 0.7) more than once" in message
-    assert "sweep.grid[4] = [1.0]: needs 2 weights" in message
-    assert "sweep.objectives: unknown objective 'novelty'" in message
-    with pytest.raises(config.ConfigError, match="sweep.grid is empty"):
-        config.config_from_dict({"sweep": {"grid": []}})
+    assert "studies.mine.grid[0] = [0.5, 0.6]: weights sum to 1.1" in message
+    assert "studies.mine.grid[1] = [1.2, -0.2]: every weight must lie in [0, 1]" in message
+    assert "studies.mine.grid lists (0.3, 0.7) more than once" in message
+    assert "studies.mine.grid[4] = [1.0]: needs 2 weights" in message
+    assert "studies.mine.objectives: unknown objective 'novelty'; known: acc, div, fair, fair_gap, tail" in message
+    with pytest.raises(config.ConfigError, match="studies.mine.grid is empty"):
+        config.config_from_dict({"studies": {"mine": {"grid": []}}})
     with pytest.raises(config.ConfigError, match="sweep.keep_checkpoints = 5 exceeds sweep.epochs = 3"):
         config.config_from_dict({"sweep": {"epochs": 3, "keep_checkpoints": 5}})
 
 
+def test_study_settings_in_the_old_sections_say_where_they_moved():
+    with pytest.raises(config.ConfigError) as error:
+        config.config_from_dict({"sweep": {"grid": [[0.0, 1.0]]}, "diffusion": {"density_grids": []}})
+    message = str(error.value)
+    assert "sweep.grid belongs to a study now: set it as studies.<name>.grid" in message
+    assert "diffusion.density_grids belongs to a study now: set it as studies.<name>.ablation_grids" in message
+
+
+def test_studies_need_a_valid_name_and_at_least_one_entry():
+    with pytest.raises(config.ConfigError, match="studies is empty"):
+        config.config_from_dict({"studies": {}})
+    with pytest.raises(config.ConfigError, match="must be letters, digits and underscores"):
+        config.config_from_dict({"studies": {"my study": {}}})
+    with pytest.raises(ValueError, match="unknown study 'nope'"):
+        config.config_from_dict({}).for_study("nope")
+
+
+def test_for_study_fills_the_sections_and_lists_ablation_points_off_the_grid():
+    cfg = config.config_from_dict({"studies": {"three": {
+        "objectives": ["acc", "div", "tail"], "grid": [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+        "eval_grid": [[0.4, 0.3, 0.3]], "ablation_grids": [[[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]]],
+        "hv_reference": [0.0, 0.3, 0.4], "hv_reference_full": [0.0, 0.3, 0.0]}}}).for_study("three")
+    assert cfg.sweep.objectives == ["acc", "div", "tail"]
+    assert cfg.sweep.ablation_only == [[0.0, 0.5, 0.5]]
+    assert cfg.diffusion.eval_grid == [[0.4, 0.3, 0.3]]
+    assert cfg.evaluate.hv_reference == [0.0, 0.3, 0.4]
+
+
 def test_diffusion_problems_and_an_evaluation_grid_without_unseen_requirements():
     raw = {"diffusion": {"guidance": -1.0, "guidance_scales": [1.0, -2.0], "schedule": "quadratic", "prediction": "x0",
-                         "cond_drop_prob": 1.5, "d_model": 30, "heads": 4, "train_steps": 0,
-                         "eval_grid": [[0.0, 1.0], [1.0, 0.0]]}}
+                         "cond_drop_prob": 1.5, "d_model": 30, "heads": 4, "train_steps": 0},
+           "studies": {"paper": {"eval_grid": [[0.0, 1.0], [1.0, 0.0]], "grid": [[0.0, 1.0], [1.0, 0.0]]}}}
     with pytest.raises(config.ConfigError) as error:
         config.config_from_dict(raw)
     message = str(error.value)
@@ -76,35 +105,37 @@ def test_diffusion_problems_and_an_evaluation_grid_without_unseen_requirements()
                      "diffusion.prediction = 'x0'", "diffusion.cond_drop_prob = 1.5",
                      "diffusion.d_model = 30 is not divisible by diffusion.heads = 4",
                      "diffusion.train_steps = 0: must be a positive integer",
-                     "diffusion.eval_grid lies entirely on sweep.grid"):
+                     "studies.paper.eval_grid lies entirely on studies.paper.grid"):
         assert expected in message
-    with pytest.raises(config.ConfigError, match="diffusion.eval_grid has 3 weights per requirement"):
-        config.config_from_dict({"diffusion": {"eval_grid": [[0.1, 0.1, 0.8]]}})
+    with pytest.raises(config.ConfigError, match=r"studies.paper.eval_grid\[0\] = \[0.1, 0.1, 0.8\]: needs 2 weights"):
+        config.config_from_dict({"studies": {"paper": {"eval_grid": [[0.1, 0.1, 0.8]]}}})
 
 
 def test_evaluation_problems_are_named_with_their_fix():
-    raw = {"sweep": {"seeds": [0]},
-           "diffusion": {"density_grids": [[0.0, 0.3, 1.0], [0.5]]},
-           "evaluate": {"hv_reference": [0.1], "mmr_pool": 0,
-                        "hypernetwork": {"hidden": 0, "requirements_per_batch": 2, "lr": -1.0}}}
+    raw = {"studies": {"paper": {"seeds": [0], "ablation_grids": [[[0.0, 1.0], [0.3, 0.6]], [[0.5, 0.5]]],
+                                 "hv_reference": [0.1]}},
+           "evaluate": {"mmr_pool": 0, "hypernetwork": {"hidden": 0, "requirements_per_batch": 2, "lr": -1.0}}}
     with pytest.raises(config.ConfigError) as error:
         config.config_from_dict(raw)
     message = str(error.value)
-    for expected in ("diffusion.density_grids[0] = [0.0, 0.3, 1.0]: w_acc [0.3] not on sweep.grid",
-                     "diffusion.density_grids[1] = [0.5]: give at least two different w_acc values",
-                     "evaluate.hv_reference = [0.1]: give [NDCG@10, alpha-NDCG@10]",
+    for expected in ("studies.paper.ablation_grids[0][1] = [0.3, 0.6]: weights sum to 0.9",
+                     "studies.paper.ablation_grids[1] has 1 requirement(s): give at least two",
+                     "studies.paper.hv_reference = [0.1]: give 2 values, one per objective's metric",
                      "evaluate.mmr_pool = 0: must be a positive integer",
                      "evaluate.hypernetwork.hidden = 0: must be a positive integer",
                      "evaluate.hypernetwork.lr = -1.0: must be positive",
-                     "sweep.seeds = [0]: the evaluation needs at least 2 seeds"):
+                     "studies.paper.seeds = [0]: the evaluation needs at least 2 seeds"):
         assert expected in message
 
 
 def test_shipped_params_list_the_evaluation_section():
     cfg = config.load_config(Path(__file__).resolve().parents[1] / "params.yaml")
-    assert len(cfg.sweep.seeds) >= 3
-    assert all(round(w, 6) in {round(g[0], 6) for g in cfg.sweep.grid} for grid in cfg.diffusion.density_grids
-               for w in grid)
+    assert set(cfg.studies) == {"paper", "acc_div_tail"}
+    paper, three = cfg.for_study("paper"), cfg.for_study("acc_div_tail")
+    assert len(paper.sweep.seeds) >= 3 and len(three.sweep.seeds) >= 3
+    assert len(three.sweep.grid) == 15 and three.sweep.objectives == ["acc", "div", "tail"]
+    assert sorted(len(grid) for grid in three.diffusion.density_grids) == [6, 10]
+    assert not {tuple(w) for w in three.diffusion.eval_grid} & {tuple(w) for w in three.sweep.grid}
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -143,12 +174,12 @@ def test_unreadable_params_and_non_finite_numbers(tmp_path):
     with pytest.raises(config.ConfigError, match="cannot be read as UTF-8 text"):
         config.load_config(binary)
     raw = {"prepare": {"min_rating": float("nan")}, "diffusion": {"guidance": float("inf"), "lr": float("-inf")},
-           "sweep": {"seeds": [0, 2**40]}, "backbone": {"seed": -1}}
+           "studies": {"paper": {"seeds": [0, 2**40]}}, "backbone": {"seed": -1}}
     with pytest.raises(config.ConfigError) as error:
         config.config_from_dict(raw)
     message = str(error.value)
     for expected in ("prepare.min_rating = nan: must be a finite number", "diffusion.guidance = inf: must be a finite number",
-                     "diffusion.lr = -inf: must be a finite number", "sweep.seeds = [0, 1099511627776]: give at least one seed in 0..",
+                     "diffusion.lr = -inf: must be a finite number", "studies.paper.seeds = [0, 1099511627776]: give at least one seed in 0..",
                      "backbone.seed = -1: must be an integer in 0..4294967295"):
         assert expected in message
     assert config.requirement_problem([float("nan"), 1.0], 2) == "every weight must be a finite number in [0, 1]."

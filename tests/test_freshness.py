@@ -17,10 +17,25 @@ from padirec import paths
 
 ROOT = paths.repo_root(__file__)
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-PIPELINE = DVC_YAML["stages"]
 VARS = {key: value for entry in DVC_YAML.get("vars", []) for key, value in entry.items()}
 LOCK = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def expanded(stages: dict) -> dict:
+    """dvc.yaml's stages with every `foreach` over the studies written out as <stage>@<study>, as DVC does."""
+    found = {}
+    for name, spec in stages.items():
+        if "foreach" not in spec:
+            found[name] = spec
+            continue
+        assert spec["foreach"] == "${studies}", f"stage {name}: foreach over params.yaml's studies"
+        for study in PARAMS["studies"]:
+            found[f"{name}@{study}"] = yaml.safe_load(yaml.safe_dump(spec["do"]).replace("${key}", study))
+    return found
+
+
+PIPELINE = expanded(DVC_YAML["stages"])
 
 
 def md5(path) -> str:
@@ -101,9 +116,11 @@ def test_the_diffusion_stage_reads_every_training_setting():
     from padirec.config import DiffusionConfig
     from padirec.generator import SAMPLING_KEYS
 
-    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["diffusion"]
+    stage = PIPELINE["diffusion@paper"]
     listed = {key.split(".", 1)[1] for key in stage["params"] if key.startswith("diffusion.")}
-    generation = set(SAMPLING_KEYS) | {"guidance_scales", "samples_per_requirement", "eval_grid"}
+    # eval_grid and density_grids come from the study (studies.<name>, a param of the stage)
+    generation = set(SAMPLING_KEYS) | {"guidance_scales", "samples_per_requirement", "eval_grid", "density_grids"}
+    assert "studies.paper" in stage["params"]
     fields = {field.name for field in dataclasses.fields(DiffusionConfig)}
     assert fields - generation == listed
 
@@ -114,6 +131,8 @@ def test_the_evaluate_stage_reads_every_diffusion_setting_but_the_command_line_s
 
     from padirec.config import DiffusionConfig
 
-    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["evaluate"]
+    stage = PIPELINE["evaluate@paper"]
     listed = {key.split(".", 1)[1] for key in stage["params"] if key.startswith("diffusion.")}
-    assert listed == {field.name for field in dataclasses.fields(DiffusionConfig)} - {"guidance"}
+    assert "studies.paper" in stage["params"]  # eval_grid and density_grids come from the study
+    assert listed == {field.name for field in dataclasses.fields(DiffusionConfig)} - {"guidance", "eval_grid",
+                                                                                        "density_grids"}

@@ -47,20 +47,28 @@ def dvc_repro(folder: Path) -> subprocess.CompletedProcess:
 def test_every_stage_output_persists_so_dvc_never_deletes_it_before_a_run():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     for name, spec in stages.items():
+        per_study = "foreach" in spec
+        spec = spec["do"] if per_study else spec
         for section in ("outs", "metrics", "plots"):
             for entry in spec.get(section, []):
                 assert isinstance(entry, dict) and next(iter(entry.values())).get("persist") is True, \
                     f"stage {name}: {entry} lacks `persist: true`"
-        assert spec["cmd"] == f"${{run}} {name}", f"stage {name} must run through padirec.stage"
+        expected = f"${{run}} {name}@${{key}}" if per_study else f"${{run}} {name}"
+        assert spec["cmd"] == expected, f"stage {name} must run through padirec.stage"
 
 
 def test_stage_reads_its_notebook_and_outputs_from_dvc_yaml():
-    evaluate = stage.Stage.from_dvc_yaml(ROOT, "evaluate")
+    evaluate = stage.Stage.from_dvc_yaml(ROOT, "evaluate@acc_div_tail")
     assert evaluate.notebook == Path("notebooks/05_evaluate.ipynb")
-    assert evaluate.executed == Path("notebooks/executed/05_evaluate.ipynb")
-    assert Path("figures/headline") in evaluate.outs and Path("figures/metrics.json") in evaluate.outs
-    with pytest.raises(stage.StageError, match="no stage 'evalute'"):
-        stage.Stage.from_dvc_yaml(ROOT, "evalute")
+    assert evaluate.executed == Path("notebooks/executed/acc_div_tail/05_evaluate.ipynb")
+    assert Path("figures/acc_div_tail/headline") in evaluate.outs
+    assert Path("figures/acc_div_tail/evaluate") in evaluate.outs
+    backbone = stage.Stage.from_dvc_yaml(ROOT, "backbone")
+    assert backbone.executed == Path("notebooks/executed/02_backbone.ipynb")
+    with pytest.raises(stage.StageError, match="no stage 'evalute@paper'"):
+        stage.Stage.from_dvc_yaml(ROOT, "evalute@paper")
+    with pytest.raises(stage.StageError, match="a study's stage is named <stage>@<study>"):
+        stage.Stage.from_dvc_yaml(ROOT, "evaluate")
 
 
 @pytest.mark.skipif(DVC is None, reason="dvc is not installed")
