@@ -358,7 +358,9 @@ def hypervolume(points: Tensor | np.ndarray | list, reference, higher_is_better:
     flipped. A point not strictly better than the reference in every coordinate adds nothing.
     """
     reference = np.asarray(reference, dtype=np.float64)
-    points = np.asarray(torch.as_tensor(points, dtype=torch.float64).cpu(), dtype=np.float64).reshape(-1, len(reference))
+    if isinstance(points, Tensor):
+        points = points.detach().cpu().numpy()
+    points = np.asarray(points, dtype=np.float64).reshape(-1, len(reference))
     sign = np.where(np.asarray(higher_is_better if higher_is_better is not None else [True] * len(reference)), -1.0, 1.0)
     minimised, bound = points * sign, reference * sign  # moocore minimises
     inside = minimised[(minimised < bound).all(axis=1)]

@@ -150,7 +150,7 @@ def peak_memory_mb() -> float:
 # ----------------------------------------------------------------------------- evaluation (notebook 05)
 
 
-def _method_palette(methods: list[str]) -> dict[str, tuple]:
+def method_palette(methods: list[str]) -> dict[str, tuple]:
     import seaborn as sns
 
     return dict(zip(methods, sns.color_palette("tab10", len(methods))))
@@ -162,7 +162,7 @@ def method_curves_figure(rows: pd.DataFrame, metrics: tuple[str, ...] = ("ndcg@1
     methods = list(dict.fromkeys(rows["method"]))
     per_seed = rows.groupby(["backbone", "method", "seed", "w_acc"], sort=False)[list(metrics)].mean().reset_index()
     return backbone_grid_figure(per_seed, "w_acc", metrics, "method", "{metric}", width=3.6, height=3.2,
-                                hue_order=methods, palette=_method_palette(methods), errorbar="sd", markersize=3)
+                                hue_order=methods, palette=method_palette(methods), errorbar="sd", markersize=3)
 
 
 def pareto_figure(rows: pd.DataFrame, reference: tuple[float, float], prefix: str = "") -> plt.Figure:
@@ -177,7 +177,7 @@ def pareto_figure(rows: pd.DataFrame, reference: tuple[float, float], prefix: st
     for column, name in enumerate(backbones):
         axis = axes[0, column]
         subset = means[means["backbone"] == name].sort_values("w_acc")
-        sns.lineplot(data=subset, x=x, y=y, hue="method", hue_order=methods, palette=_method_palette(methods),
+        sns.lineplot(data=subset, x=x, y=y, hue="method", hue_order=methods, palette=method_palette(methods),
                      sort=False, marker="o", markersize=4, ax=axis, legend=(column == len(backbones) - 1))
         axis.scatter(*reference, marker="x", color="black", label="HV reference")
         axis.set(title=f"{name}: trade-off fronts ({'full ranking' if prefix else '100 candidates'})")

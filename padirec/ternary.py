@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from padirec.objectives import OBJECTIVES
-from padirec.report import _method_palette
+from padirec.report import method_palette
 
 __all__ = ["weight_columns", "requirement_means", "relative_errors", "metric_maps_figure", "error_maps_figure",
            "achieved_points_figure"]
@@ -140,7 +140,7 @@ def achieved_points_figure(rows: pd.DataFrame, objectives: list[str] | tuple[str
     figure, axes = plt.subplots(1, len(pairs), figsize=(4.2 * len(pairs), 3.9), squeeze=False)
     for column, (x, y) in enumerate(pairs):
         axis = axes[0, column]
-        sns.scatterplot(data=shown, x=x, y=y, hue="method", hue_order=methods, palette=_method_palette(methods),
+        sns.scatterplot(data=shown, x=x, y=y, hue="method", hue_order=methods, palette=method_palette(methods),
                         s=28, alpha=0.85, ax=axis, legend=(column == len(pairs) - 1))
         axis.set(xlabel=_metric_label(x, objectives), ylabel=_metric_label(y, objectives), title=f"{y} vs {x}")
     if axes[0, -1].get_legend() is not None:

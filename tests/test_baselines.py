@@ -255,3 +255,33 @@ def test_mmr_masked_column_with_top_score_stays_below_the_mmr_list() -> None:
 def test_mmr_rejects_trade_off_outside_unit_interval(trade_off: float) -> None:
     with pytest.raises(ValueError):
         baselines.mmr_scores(MMR_SCORES, MMR_CATEGORIES, None, trade_off=trade_off)
+
+
+# ----------------------------------------------------------------------------- three objectives
+
+LATTICE_2 = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 1.0, 0.0], [0.0, 0.5, 0.5],
+                      [0.0, 0.0, 1.0]])
+
+
+def test_simplex_interpolation_is_barycentric_within_the_delaunay_triangle():
+    # Adapters that are a linear function of the weights are reproduced exactly; a nonlinear one is mixed
+    # from its triangle's three corners only: (0.6, 0.2, 0.2) lies in the triangle (1,0,0), (.5,.5,0), (.5,0,.5)
+    # with barycentric coordinates (0.2, 0.4, 0.4).
+    linear = LATTICE_2 @ np.array([[1.0, 2.0], [3.0, 5.0], [7.0, 11.0]])
+    weights = np.array([[0.6, 0.2, 0.2], [0.05, 0.05, 0.9], [1 / 3, 1 / 3, 1 / 3], [0.0, 1.0, 0.0]])
+    expected = weights @ np.array([[1.0, 2.0], [3.0, 5.0], [7.0, 11.0]])
+    assert np.allclose(baselines.interpolated_adapters(LATTICE_2, linear, weights), expected)
+    spike = np.zeros((6, 1))
+    spike[0] = 10.0  # only the (1, 0, 0) corner
+    assert baselines.interpolated_adapters(LATTICE_2, spike, weights[:1])[0, 0] == pytest.approx(2.0)
+
+
+def test_soup_over_three_corners_and_nearest_on_the_simplex():
+    adapters = np.arange(6, dtype=np.float64)[:, None] * np.array([[1.0, 10.0]])
+    weights = np.array([[0.2, 0.3, 0.5]])
+    # corners: (1,0,0) is row 0, (0,1,0) row 3, (0,0,1) row 5 -> 0.2 * a0 + 0.3 * a3 + 0.5 * a5
+    assert np.allclose(baselines.soup_adapters(LATTICE_2, adapters, weights), [[3.4, 34.0]])
+    # nearest in Euclidean distance: (0.2, 0.3, 0.5) is closest to (0, 0.5, 0.5), row 4
+    assert np.allclose(baselines.nearest_adapters(LATTICE_2, adapters, weights), [[4.0, 40.0]])
+    with pytest.raises(ValueError, match="every corner of the simplex"):
+        baselines.soup_adapters(LATTICE_2[1:], adapters[1:], weights)

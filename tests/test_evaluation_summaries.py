@@ -307,3 +307,37 @@ def test_method_summary_entry() -> None:
 def test_unseen_requirements_are_those_on_no_training_grid() -> None:
     weights = np.array([[0.0, 1.0], [0.05, 0.95], [0.5, 0.5], [0.475, 0.525], [1.0, 0.0]])
     assert compare.unseen_requirements(weights, [0.0, 0.475, 1.0]) == [0.05, 0.5]
+
+
+# ----------------------------------------------------------------------------- three objectives
+
+SIMPLEX = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.4, 0.3, 0.3]])
+
+
+def rows3(ndcg, alpha, aplt, method="retrain", seed=0) -> pd.DataFrame:
+    return pd.DataFrame({"backbone": "b", "method": method, "seed": seed, "sample": 0, "w_acc": SIMPLEX[:, 0],
+                         "w_div": SIMPLEX[:, 1], "w_tail": SIMPLEX[:, 2], "ndcg@10": ndcg,
+                         "alpha_ndcg@10": alpha, "aplt@10": aplt})
+
+
+def test_three_objective_keys_gaps_and_regions() -> None:
+    eval_weights = np.array([[0.4, 0.3, 0.3], [0.05, 0.05, 0.9], [1.0, 0.0, 0.0]])
+    unseen = compare.unseen_requirements(eval_weights, SIMPLEX[:3])
+    assert unseen == [(0.4, 0.3, 0.3), (0.05, 0.05, 0.9)]
+    assert compare.requirement_regions([1.0, 0.0, 0.0], unseen) == {"near_ends": [(0.05, 0.05, 0.9)],
+                                                                    "middle": [(0.4, 0.3, 0.3)]}
+    reference = rows3([0.3, 0.1, 0.05, 0.2], [0.5, 0.7, 0.6, 0.6], [0.5, 0.6, 1.0, 0.8])
+    method = rows3([0.3, 0.1, 0.05, 0.22], [0.5, 0.7, 0.6, 0.6], [0.5, 0.6, 1.0, 0.72], method="padirec")
+    # At (0.4, 0.3, 0.3): NDCG 0.02 / 0.2 = 0.1, alpha-NDCG 0, APLT 0.08 / 0.8 = 0.1 -> mean over 3 metrics 1/15.
+    assert compare.relative_gap(method, reference, [(0.4, 0.3, 0.3)]) == pytest.approx(0.2 / 3)
+
+
+def test_three_objective_summary_has_r_per_objective_and_a_3d_hypervolume() -> None:
+    frame = rows3([0.3, 0.1, 0.05, 0.2], [0.5, 0.7, 0.6, 0.6], [0.5, 0.6, 1.0, 0.8])
+    summary = compare.summarise(frame, None, [], hv_reference=(0.0, 0.4, 0.4))
+    assert summary["pearson_tail"] == pytest.approx(stats.pearsonr(SIMPLEX[:, 2], [0.5, 0.6, 1.0, 0.8]).statistic)
+    assert summary["spearman_div"] == pytest.approx(stats.spearmanr(SIMPLEX[:, 1], [0.5, 0.7, 0.6, 0.6]).statistic)
+    assert summary["hv"] == pytest.approx(hypervolume(frame[["ndcg@10", "alpha_ndcg@10", "aplt@10"]].to_numpy().copy(),
+                                                      (0.0, 0.4, 0.4)))
+    assert math.isnan(summary["monotonicity_violations"])  # defined along one weight only
+    assert compare.gap_metrics(["acc", "div", "tail"]) == ["ndcg@10", "alpha_ndcg@10", "aplt@10"]
