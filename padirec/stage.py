@@ -127,14 +127,17 @@ def run_stage(name: str, params: str = PARAMS) -> float:
     root = paths.repo_root()
     config.load_config(root / params)  # raises ConfigError listing every bad value; nothing written yet
     stage = Stage.from_dvc_yaml(root, name)
+    study = name.partition("@")[2] or None
+    if study is not None:
+        try:
+            config.load_config(root / params).for_study(study)
+        except ValueError as error:  # a study dvc.yaml would not instantiate: nothing is touched
+            raise StageError(f"{error} Nothing was run.") from None
     staging = root / STAGING / name.replace("@", "_")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     _link_inputs(stage, root, staging)
     (staging / stage.executed).parent.mkdir(parents=True, exist_ok=True)
-    study = name.partition("@")[2] or None
-    if study is not None:
-        config.load_config(root / params).for_study(study)  # an unknown study stops here
     progress_file = staging / "progress.log"
     progress_file.touch()
     # The kernel is started from PATH ("python"): make it this interpreter's environment, so the

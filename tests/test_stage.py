@@ -71,6 +71,12 @@ def test_stage_reads_its_notebook_and_outputs_from_dvc_yaml():
         stage.Stage.from_dvc_yaml(ROOT, "evaluate")
 
 
+def test_a_study_params_yaml_does_not_define_stops_before_anything_runs(capsys):
+    assert stage.main(["sweep@nope"]) == 2
+    assert "unknown study 'nope'; params.yaml defines paper, acc_div_tail" in capsys.readouterr().err
+    assert not (ROOT / stage.STAGING / "sweep_nope").exists()
+
+
 @pytest.mark.skipif(DVC is None, reason="dvc is not installed")
 def test_bad_params_value_changes_nothing_and_prints_only_the_validation_message(tmp_path):
     clone = tmp_path / "clone"
