@@ -155,7 +155,7 @@ class SweepConfig:
     ablation_only: list[list[float]] = _from_study(lambda: [])
 
     def problems(self, key: str) -> list[str]:
-        from padirec.objectives import GROUPINGS, OBJECTIVES as REGISTERED
+        from padirec.objectives import GROUPINGS
 
         found = _positive(self, key, "epochs", "keep_checkpoints", "batch_size", "train_negatives") + \
             _positive_float(self, key, "lr", "diversity_tau")
@@ -166,20 +166,6 @@ class SweepConfig:
                          "keep at most one checkpoint per epoch.")
         if not 0 <= self.diversity_alpha < 1:
             found.append(f"{key}.diversity_alpha = {self.diversity_alpha}: must be in [0, 1); the paper uses 0.5.")
-        for objective in self.objectives:
-            if objective not in REGISTERED:
-                found.append(f"{key}.objectives: unknown objective '{objective}'; known: {', '.join(REGISTERED)}.")
-        if len(set(self.objectives)) != len(self.objectives) or not self.objectives:
-            found.append(f"{key}.objectives = {self.objectives}: list each objective once, at least one.")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or not all(0 <= s <= MAX_SEED for s in self.seeds):
-            found.append(f"{key}.seeds = {self.seeds}: give at least one seed in 0..{MAX_SEED}, each once.")
-        found += requirement_problems(self.grid, f"{key}.grid", len(self.objectives))
-        if self.adaptive_budget < 0:
-            found.append(f"{key}.adaptive_budget = {self.adaptive_budget}: give 0 (the grid as listed) or the number "
-                         "of extra requirements to place.")
-        elif self.adaptive_budget and len(self.objectives) != 2:
-            found.append(f"{key}.adaptive_budget = {self.adaptive_budget}: adaptive placement splits intervals of a "
-                         f"one-dimensional grid, so it needs 2 objectives, not {len(self.objectives)}; set it to 0.")
         return found
 
 
@@ -240,11 +226,6 @@ class DiffusionConfig:
                 found.append(f"{key}.{name} = {getattr(self, name)}: a guidance scale must be at least 0.")
         if any(s < 0 for s in self.guidance_scales) or not self.guidance_scales:
             found.append(f"{key}.guidance_scales = {self.guidance_scales}: give at least one scale, each at least 0.")
-        found += requirement_problems(self.eval_grid, f"{key}.eval_grid", len(self.eval_grid[0]) if self.eval_grid else 0)
-        for index, grid in enumerate(self.density_grids):
-            found += requirement_problems(grid, f"{key}.density_grids[{index}]", len(grid[0]) if grid else 0)
-            if len(grid) < 2:
-                found.append(f"{key}.density_grids[{index}] has {len(grid)} requirement(s): give at least two.")
         return found
 
 
@@ -269,13 +250,7 @@ class EvaluateConfig:
     hypernetwork: HypernetworkConfig = field(default_factory=HypernetworkConfig)
 
     def problems(self, key: str) -> list[str]:
-        found = _positive(self, key, "mmr_pool")
-        for name in ("hv_reference", "hv_reference_full"):
-            point = getattr(self, name)
-            if any(not 0 <= v < 1 for v in point):
-                found.append(f"{key}.{name} = {point}: give one value in [0, 1) per objective's metric, "
-                             "worse than every point a method can reach.")
-        return found
+        return _positive(self, key, "mmr_pool")
 
 
 @dataclass(frozen=True)
@@ -311,10 +286,23 @@ class StudyConfig:
     hv_reference_full: list[float] = field(default_factory=lambda: [0.0, 0.4])
 
     def problems(self, key: str) -> list[str]:
+        from padirec.objectives import OBJECTIVES as REGISTERED
+
         k = len(self.objectives)
-        found = []
-        for name in ("eval_grid",):
-            found += requirement_problems(getattr(self, name), f"{key}.{name}", k)
+        found = [f"{key}.objectives: unknown objective '{name}'; known: {', '.join(REGISTERED)}."
+                 for name in self.objectives if name not in REGISTERED]
+        if len(set(self.objectives)) != k or k < 2:
+            found.append(f"{key}.objectives = {self.objectives}: list each objective once, at least two.")
+        if len(set(self.seeds)) != len(self.seeds) or not all(0 <= s <= MAX_SEED for s in self.seeds):
+            found.append(f"{key}.seeds = {self.seeds}: give seeds in 0..{MAX_SEED}, each once.")
+        found += requirement_problems(self.grid, f"{key}.grid", k)
+        if self.adaptive_budget < 0:
+            found.append(f"{key}.adaptive_budget = {self.adaptive_budget}: give 0 (the grid as listed) or the number "
+                         "of extra requirements to place.")
+        elif self.adaptive_budget and k != 2:
+            found.append(f"{key}.adaptive_budget = {self.adaptive_budget}: adaptive placement splits intervals of a "
+                         f"one-dimensional grid, so it needs 2 objectives, not {k}; set it to 0.")
+        found += requirement_problems(self.eval_grid, f"{key}.eval_grid", k)
         for index, grid in enumerate(self.ablation_grids):
             found += requirement_problems(grid, f"{key}.ablation_grids[{index}]", k)
             if len(grid) < 2:
@@ -324,9 +312,10 @@ class StudyConfig:
             found.append(f"{key}.ablation_grids have sizes {sizes}: each must differ from the others and from the "
                          f"training grid's {len(self.grid) + self.adaptive_budget} (generators are named by size).")
         for name in ("hv_reference", "hv_reference_full"):
-            if len(getattr(self, name)) != k:
-                found.append(f"{key}.{name} = {getattr(self, name)}: give {k} values, one per objective's metric "
-                             f"({', '.join(self.objectives)}).")
+            point = getattr(self, name)
+            if len(point) != k or any(not 0 <= v < 1 for v in point):
+                found.append(f"{key}.{name} = {point}: give {k} values in [0, 1), one per objective's metric "
+                             f"({', '.join(self.objectives)}), worse than every point a method can reach.")
         training = {tuple(round(w, 6) for w in weights) for weights in self.grid}
         if self.eval_grid and all(tuple(round(w, 6) for w in weights) in training for weights in self.eval_grid):
             found.append(f"{key}.eval_grid lies entirely on {key}.grid: no requirement is unseen by the generator, so "
@@ -369,21 +358,7 @@ class Config:
     def problems(self, key: str) -> list[str]:
         if not self.studies:
             return ["studies is empty: give at least one study (see the repository's params.yaml)."]
-        found = []
-        for name in self.studies:
-            try:
-                found += self.for_study(name)._study_problems(f"studies.{name}")
-            except (TypeError, ValueError) as error:
-                found.append(f"studies.{name}: {error}")
-        return found
-
-    def _study_problems(self, key: str) -> list[str]:
-        """Checks of one study's settings within the sections that use them."""
-        found = [problem.replace("sweep.", f"{key}.", 1) for problem in self.sweep.problems("sweep")
-                 if any(f"sweep.{name}" in problem for name in ("objectives", "grid", "seeds", "adaptive_budget"))]
-        found += [problem.replace("diffusion.density_grids", f"{key}.ablation_grids")
-                  for problem in self.diffusion.problems("diffusion") if "density_grids" in problem]
-        return found
+        return []  # each study checks itself (StudyConfig.problems)
 
 
 def requirement_problem(weights: list[float], n_objectives: int) -> str | None:

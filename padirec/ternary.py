@@ -17,6 +17,7 @@ from matplotlib.ticker import MaxNLocator
 
 from padirec.objectives import OBJECTIVES
 from padirec.report import method_palette
+from padirec.sweep import weight_columns as sweep_weight_columns
 
 __all__ = ["weight_columns", "requirement_means", "relative_errors", "metric_maps_figure", "error_maps_figure",
            "achieved_points_figure"]
@@ -26,14 +27,14 @@ LEVELS = 12  # colour bands of each filled contour
 
 
 def weight_columns(objectives: list[str] | tuple[str, ...]) -> list[str]:
-    """The requirement columns w_<objective> of three known objectives."""
+    """The requirement columns w_<objective> (padirec.sweep.weight_columns) of three known objectives."""
     objectives = list(objectives)
     if len(objectives) != 3:
         raise ValueError(f"ternary maps need three objectives, got {len(objectives)}")
     unknown = [name for name in objectives if name not in OBJECTIVES]
     if unknown:
         raise ValueError(f"unknown objective(s) {unknown}; known: {', '.join(OBJECTIVES)}")
-    return [f"w_{name}" for name in objectives]
+    return sweep_weight_columns(objectives)
 
 
 def requirement_means(rows: pd.DataFrame, objectives: list[str] | tuple[str, ...],

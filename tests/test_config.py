@@ -120,7 +120,7 @@ def test_evaluation_problems_are_named_with_their_fix():
     message = str(error.value)
     for expected in ("studies.paper.ablation_grids[0][1] = [0.3, 0.6]: weights sum to 0.9",
                      "studies.paper.ablation_grids[1] has 1 requirement(s): give at least two",
-                     "studies.paper.hv_reference = [0.1]: give 2 values, one per objective's metric",
+                     "studies.paper.hv_reference = [0.1]: give 2 values in [0, 1), one per objective's metric",
                      "evaluate.mmr_pool = 0: must be a positive integer",
                      "evaluate.hypernetwork.hidden = 0: must be a positive integer",
                      "evaluate.hypernetwork.lr = -1.0: must be positive",
@@ -179,7 +179,15 @@ def test_unreadable_params_and_non_finite_numbers(tmp_path):
         config.config_from_dict(raw)
     message = str(error.value)
     for expected in ("prepare.min_rating = nan: must be a finite number", "diffusion.guidance = inf: must be a finite number",
-                     "diffusion.lr = -inf: must be a finite number", "studies.paper.seeds = [0, 1099511627776]: give at least one seed in 0..",
+                     "diffusion.lr = -inf: must be a finite number", "studies.paper.seeds = [0, 1099511627776]: give seeds in 0..",
                      "backbone.seed = -1: must be an integer in 0..4294967295"):
         assert expected in message
     assert config.requirement_problem([float("nan"), 1.0], 2) == "every weight must be a finite number in [0, 1]."
+
+
+def test_each_study_problem_is_reported_once():
+    with pytest.raises(config.ConfigError) as error:
+        config.config_from_dict({"studies": {"paper": {"ablation_grids": [[[0.0, 1.0], [0.3, 0.6]]]}}})
+    message = str(error.value)
+    assert message.count("studies.paper.ablation_grids[0][1] = [0.3, 0.6]: weights sum to 0.9") == 1
+    assert "params has 1 problem(s)" in message
