@@ -62,20 +62,14 @@ def control_table(rows: pd.DataFrame) -> pd.DataFrame:
     objective on the 100-candidate protocol, and the third metric's range over the requirements."""
     records = []
     for (grouping, backbone, third), frame in rows.groupby(["grouping", "backbone", "third"], sort=False):
-        named = frame.rename(columns={"w_third": f"w_{third}"})
-        summary = sweep.controllability(named, ["acc", "div", third])
+        summary = sweep.controllability(frame.rename(columns={"w_third": f"w_{third}"}), ["acc", "div", third])
         metric = objectives.OBJECTIVES[third].metric
         records.append({"grouping": grouping, "backbone": backbone, "third": third, "third_metric": metric,
-                        **{f"{kind}_{o}": summary[f"{kind}_{o}"] for o in ("acc", "div", third)
-                           for kind in ("pearson", "spearman")},
-                        f"min": summary[f"{metric}_min"], "max": summary[f"{metric}_max"],
+                        "pearson_acc": summary["pearson_acc"], "pearson_div": summary["pearson_div"],
+                        "pearson_third": summary[f"pearson_{third}"], "spearman_third": summary[f"spearman_{third}"],
+                        "min": summary[f"{metric}_min"], "max": summary[f"{metric}_max"],
                         "seed_std": summary[f"{metric}_seed_std"]})
-    table = pd.DataFrame(records)
-    table["pearson_third"] = [row[f"pearson_{row['third']}"] for _, row in table.iterrows()]
-    table["spearman_third"] = [row[f"spearman_{row['third']}"] for _, row in table.iterrows()]
-    keep = ["grouping", "backbone", "third", "third_metric", "pearson_acc", "pearson_div", "pearson_third",
-            "spearman_third", "min", "max", "seed_std"]
-    return table[keep].set_index(["grouping", "backbone", "third"])
+    return pd.DataFrame(records).set_index(["grouping", "backbone", "third"])
 
 
 def control_figure(rows: pd.DataFrame):
