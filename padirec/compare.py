@@ -27,9 +27,9 @@ from padirec.models import SequentialRecommender
 from padirec.objectives import OBJECTIVES as REGISTRY
 from padirec.objectives import ObjectiveData, objective_data
 from padirec.paths import Paths
-from padirec.progress import bar as progress_bar
 from padirec.replication import confidence_interval
 from padirec.train import evaluate_adapters, tune_adapters, tuning_tensors
+from padirec.workers import run_units
 
 METHODS = ("padirec", "padirec_noguidance", "padirec_mean", "retrain", "nearest", "nearest_noise", "interpolate",
            "soup", "hypernetwork", "mmr")
@@ -104,8 +104,6 @@ class Replicate:
     seconds: dict = field(default_factory=dict)
     # EvaluationSet -> the frozen backbone's states of that split; one dict shared by the replicates of a model
     split_states: dict = field(default_factory=dict)
-    # (EvaluationSet, requirements) -> MMR's rows: MMR re-ranks the bare backbone, so the replicates share them
-    mmr_rows: dict = field(default_factory=dict)
     # Whether to time the slow methods (Retrain alone, MMR): seconds of tens of runs are not a replicate
     # quantity, so one seed per backbone measures them and the others skip those minutes.
     timed: bool = True
@@ -163,7 +161,8 @@ def choose_guidance(rows: pd.DataFrame, unseen: list) -> tuple[float, pd.DataFra
 
 def method_rows(replicate: Replicate, weights: np.ndarray, guidance: float, config: Config,
                 evaluation: EvaluationSet) -> pd.DataFrame:
-    """Every method of METHODS at `weights` on `evaluation` (both protocols); fills replicate.seconds."""
+    """Every method of METHODS but MMR (`mmr_unit`) at `weights` on `evaluation` (both protocols); fills
+    replicate.seconds."""
     model, seed, samples = replicate.model, replicate.seed, config.diffusion.samples_per_requirement
     objectives = replicate.objectives
     states = replicate.states(evaluation)
@@ -207,16 +206,18 @@ def method_rows(replicate: Replicate, weights: np.ndarray, guidance: float, conf
     replicate.seconds["hypernetwork"] = requirement_seconds(hyper.adapters, weights)
     replicate.seconds["hypernetwork_training"] = hyper.seconds
 
-    if len(objectives) != 2:  # MMR trades accuracy against diversity only: n/a for other studies
-        return pd.concat(frames, ignore_index=True)
-    key = (evaluation, weights.tobytes())  # scored once per backbone, listed under each seed
-    if key not in replicate.mmr_rows:
-        replicate.mmr_rows[key] = mmr_rows(model, states, weights, evaluation, config.evaluate.mmr_pool, seed)
-    frames.append(replicate.mmr_rows[key].assign(seed=seed))
-    if replicate.timed:
-        replicate.seconds["mmr"] = requirement_seconds(
-            lambda w: mmr_metrics(model, states, float(w[0, 0]), evaluation, config.evaluate.mmr_pool), weights)
     return pd.concat(frames, ignore_index=True)
+
+
+def mmr_unit(model: SequentialRecommender, weights: np.ndarray, evaluation: EvaluationSet, pool: int,
+             timed: bool) -> tuple[pd.DataFrame, float]:
+    """MMR's rows on `evaluation` (it re-ranks the bare backbone, so one backbone's seeds share them) and, when
+    `timed`, its median seconds per requirement (NaN otherwise)."""
+    states = backbone_states(model, evaluation.history)
+    rows = mmr_rows(model, states, weights, evaluation, pool, seed=0)
+    seconds = requirement_seconds(lambda w: mmr_metrics(model, states, float(w[0, 0]), evaluation, pool), weights) \
+        if timed else float("nan")
+    return rows, seconds
 
 
 def mmr_metrics(model: SequentialRecommender, states: torch.Tensor, trade_off: float, evaluation: EvaluationSet,
@@ -424,53 +425,97 @@ class BackboneEvaluation:
     replicates: list[Replicate]
 
 
-def evaluate_backbone(name: str, cfg: Config, out: Paths, dataset: Dataset, test: EvaluationSet,
-                      valid: EvaluationSet, progress: bool = True,
-                      device: torch.device | str = "cpu") -> BackboneEvaluation:
-    """Load the backbone, sweep and generators of `name` onto `device`; run the guidance choice, every
-    method, the ablation."""
+def retrain_and_guidance_unit(replicate: Replicate, weights: np.ndarray, cfg: Config,
+                              valid: EvaluationSet) -> tuple[np.ndarray, dict, pd.DataFrame]:
+    """One replicate's first phase: Retrain at `weights`, and the generated adapters of every guidance scale on
+    the validation split (for the choice of scale)."""
+    replicate.retrain(weights, cfg)
+    rows = guidance_rows(replicate, weights, cfg.diffusion.guidance_scales, cfg.diffusion.samples_per_requirement,
+                         valid)
+    return replicate.retrain_adapters, replicate.seconds, rows
+
+
+def methods_unit(replicate: Replicate, weights: np.ndarray, guidance: float, cfg: Config, test: EvaluationSet,
+                 density_generators: dict, sweep: AdapterSweep) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
+    """One replicate's second phase, at the chosen guidance scale: every method on the test split, then the
+    grid-density ablation; returns the rows, the ablation's rows, the seconds and the generated adapters."""
+    rows = method_rows(replicate, weights, guidance, cfg, test)
+    density = density_rows(replicate, {**density_generators, None: replicate.generator}, sweep, weights, guidance,
+                           cfg.diffusion.samples_per_requirement, test)
+    return rows, density, replicate.seconds, replicate.generated
+
+
+def evaluate_backbones(names: list[str], cfg: Config, out: Paths, dataset: Dataset, test: EvaluationSet,
+                       valid: EvaluationSet, device: torch.device | str = "cpu") -> dict[str, BackboneEvaluation]:
+    """Load each backbone, its sweep and generators onto `device`; run the guidance choice, every method, the
+    ablation. Each (backbone, seed) replicate is a unit of work, run side by side on `cfg.runtime.workers`
+    single-threaded processes (padirec.workers), so the worker count never changes a result: first Retrain and
+    the guidance rows of every replicate, then (with each backbone's chosen scale) its methods and ablation,
+    beside MMR once per backbone."""
     weights = np.asarray(cfg.diffusion.eval_grid)
     objectives = tuple(cfg.sweep.objectives)
-    made_for = {"backbone": name, "objectives": cfg.sweep.objectives}
-    model, _ = load_backbone(out.backbone(name), name, device)
-    sweep = AdapterSweep.load(out.sweep(name), **made_for)
-    training = sweep.training_weights  # the study's grid and the requirements the sweep placed
-    unseen = unseen_requirements(weights, training[:, 0] if len(objectives) == 2 else training)
-    tuning, split_states, shared_mmr = tuning_tensors(model, dataset), {}, {}
-    data = objective_data(dataset, list(objectives), cfg.sweep.fair_groups, model.item_embedding.weight.device)
-    replicates = [Replicate(model, seed, training, sweep.last_adapters(seed),
-                            Generator.load(out.generator(name, seed), cfg.diffusion, device=device, **made_for), tuning,
-                            split_states=split_states, mmr_rows=shared_mmr, timed=seed == cfg.sweep.seeds[0],
-                            objectives=objectives, data=data)
-                  for seed in cfg.sweep.seeds]
-    bar = progress_bar(total=4 * len(replicates), desc=f"{name}: 4 phases x {len(replicates)} seeds",
-                       show=progress)
+    workers = cfg.runtime.workers
+    replicates, sweeps, unseen = {}, {}, {}
+    for name in names:
+        made_for = {"backbone": name, "objectives": cfg.sweep.objectives}
+        model, _ = load_backbone(out.backbone(name), name, device)
+        sweeps[name] = AdapterSweep.load(out.sweep(name), **made_for)
+        training = sweeps[name].training_weights  # the study's grid and the requirements the sweep placed
+        unseen[name] = unseen_requirements(weights, training[:, 0] if len(objectives) == 2 else training)
+        tuning = tuning_tensors(model, dataset)
+        data = objective_data(dataset, list(objectives), cfg.sweep.fair_groups, model.item_embedding.weight.device)
+        replicates[name] = [
+            Replicate(model, seed, training, sweeps[name].last_adapters(seed),
+                      Generator.load(out.generator(name, seed), cfg.diffusion, device=device, **made_for), tuning,
+                      timed=seed == cfg.sweep.seeds[0], objectives=objectives, data=data)
+            for seed in cfg.sweep.seeds]
+    every = [(name, replicate) for name in names for replicate in replicates[name]]
 
-    def steps(phase: str):
-        for replicate in replicates:
-            bar.set_postfix_str(f"{phase}, seed {replicate.seed}")
-            yield replicate
-            bar.update()
+    first = run_units(retrain_and_guidance_unit, [(r, weights, cfg, valid) for _, r in every], workers,
+                      desc="Retrain and guidance scales per (backbone, seed)")
+    guidance, chosen, tables = {name: [] for name in names}, {}, {}
+    for (name, replicate), (retrained, seconds, rows) in zip(every, first):
+        replicate.retrain_adapters, replicate.seconds = retrained, seconds
+        guidance[name].append(rows)
+    for name in names:
+        guidance[name] = pd.concat(guidance[name], ignore_index=True)
+        chosen[name], tables[name] = choose_guidance(guidance[name], unseen[name])
 
-    for replicate in steps("retrain"):
-        replicate.retrain(weights, cfg)
-    guidance = pd.concat([guidance_rows(r, weights, cfg.diffusion.guidance_scales, cfg.diffusion.samples_per_requirement,
-                                        valid) for r in steps("guidance")], ignore_index=True)
-    chosen, table = choose_guidance(guidance, unseen)
-    rows = pd.concat([method_rows(r, weights, chosen, cfg, test) for r in steps("methods")], ignore_index=True)
-    density = []
-    for replicate in steps("ablation"):
-        generators = {tuple(tuple(w) for w in grid): Generator.load(out.generator(name, replicate.seed, len(grid)),
-                                                                    cfg.diffusion, device=device, **made_for)
-                      for grid in cfg.diffusion.density_grids}
-        generators[None] = replicate.generator
-        density.append(density_rows(replicate, generators, sweep, weights, chosen,
-                                    cfg.diffusion.samples_per_requirement, test))
-    bar.close()
-    density = pd.concat(density, ignore_index=True)
-    seconds = pd.DataFrame([{"seed": r.seed, **r.seconds} for r in replicates])
-    return BackboneEvaluation(rows.assign(backbone=name), guidance.assign(backbone=name), chosen, table,
-                              density.assign(backbone=name), seconds.assign(backbone=name), replicates)
+    density_generators = {
+        (name, replicate.seed): {tuple(tuple(w) for w in grid): Generator.load(
+            out.generator(name, replicate.seed, len(grid)), cfg.diffusion, device=device, backbone=name,
+            objectives=cfg.sweep.objectives) for grid in cfg.diffusion.density_grids}
+        for name, replicate in every}
+    units = [(replicate, weights, chosen[name], cfg, test, density_generators[name, replicate.seed], sweeps[name])
+             for name, replicate in every]
+    two_objectives = len(objectives) == 2  # MMR trades accuracy against diversity only: n/a for other studies
+    mmr_units = [(replicates[name][0].model, weights, test, cfg.evaluate.mmr_pool, True) for name in names] \
+        if two_objectives else []
+    # One pool for both kinds of unit: the methods of every replicate, then MMR of every backbone.
+    second = run_units(_unit_of_kind, [("methods", unit) for unit in units] + [("mmr", unit) for unit in mmr_units],
+                       workers, desc="every method per (backbone, seed), MMR per backbone")
+    mmr = dict(zip(names, second[len(units):]))
+    rows, density = {name: [] for name in names}, {name: [] for name in names}
+    for (name, replicate), (method_frame, density_frame, seconds, generated) in zip(every, second[:len(units)]):
+        replicate.seconds, replicate.generated = seconds, generated
+        rows[name].append(method_frame)
+        if two_objectives:  # listed under each seed, as scored once
+            rows[name].append(mmr[name][0].assign(seed=replicate.seed))
+            if replicate.timed:
+                replicate.seconds["mmr"] = mmr[name][1]
+        density[name].append(density_frame)
+    results = {}
+    for name in names:
+        seconds = pd.DataFrame([{"seed": r.seed, **r.seconds} for r in replicates[name]])
+        results[name] = BackboneEvaluation(
+            pd.concat(rows[name], ignore_index=True).assign(backbone=name), guidance[name].assign(backbone=name),
+            chosen[name], tables[name], pd.concat(density[name], ignore_index=True).assign(backbone=name),
+            seconds.assign(backbone=name), replicates[name])
+    return results
+
+
+def _unit_of_kind(kind: str, arguments: tuple):
+    return {"methods": methods_unit, "mmr": mmr_unit}[kind](*arguments)
 
 
 def density_summary(density: pd.DataFrame, rows: pd.DataFrame, unseen: list,
@@ -526,9 +571,10 @@ def diversity_control(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(records).set_index(["backbone", "method"])
 
 
-def main_table(summaries: pd.DataFrame, seconds: pd.DataFrame) -> pd.DataFrame:
+def main_table(summaries: pd.DataFrame) -> pd.DataFrame:
     """Methods by backbone: HV, r-a, r-d, monotonicity violations, gaps to Retrain (means over seeds, with the
-    half-width of their 95% t confidence interval for HV, r-a, r-d and the gaps), seconds per requirement."""
+    half-width of their 95% t confidence interval for HV, r-a, r-d and the gaps). Timings are in
+    `efficiency_table`: a results table holds nothing that changes from run to run."""
     grouped = summaries.groupby(["backbone", "method"], sort=False)
     table = grouped[summary_columns(summaries.columns)].mean()
     half_width = lambda values: confidence_interval(values)[1]  # noqa: E731
@@ -540,19 +586,17 @@ def main_table(summaries: pd.DataFrame, seconds: pd.DataFrame) -> pd.DataFrame:
             ["rel_gap_unseen", "rel_gap_near_ends", "rel_gap_middle"]:
         if key in summaries:
             table.insert(table.columns.get_loc(key) + 1, f"{key}_ci95", grouped[key].agg(half_width))
-    long_seconds = seconds_per_requirement(seconds)
-    table["seconds_per_requirement"] = long_seconds.groupby(["backbone", "method"])["seconds"].mean()
     order = {method: index for index, method in enumerate(METHODS)}
     return table.sort_index(key=lambda index: index.map(order) if index.name == "method" else index)
 
 
 def headline(main: pd.DataFrame) -> dict[tuple[str, str], dict[str, float]]:
     """Per (backbone, method) of `main_table`, the few numbers `dvc metrics show` lists: HV, HV as % of
-    Retrain's, r-a, r-d, gap to Retrain at the unseen requirements, milliseconds per new requirement."""
+    Retrain's, r-a, r-d, gap to Retrain at the unseen requirements."""
     columns = {"hv": ("hv", 1, 5), "hv_pct": ("hv_vs_retrain", 100, 1),
                **{f"r_{c[len('pearson_'):]}": (c, 1, 3) for c in main.columns
                   if c.startswith("pearson_") and not c.endswith("_ci95")},
-               "gap": ("rel_gap_unseen", 1, 4), "ms_per_req": ("seconds_per_requirement", 1000, 2)}
+               "gap": ("rel_gap_unseen", 1, 4)}
     return {key: {name: round(float(row[column]) * scale, digits) for name, (column, scale, digits) in columns.items()
                   if column in row and pd.notna(row[column])}
             for key, row in main.iterrows()}
@@ -562,6 +606,11 @@ def seconds_per_requirement(seconds: pd.DataFrame) -> pd.DataFrame:
     """Long table (backbone, seed, method, seconds) of the METHODS timings recorded by `method_rows`."""
     present = [m for m in METHODS if m in seconds.columns]
     return seconds.melt(id_vars=["backbone", "seed"], value_vars=present, var_name="method", value_name="seconds")
+
+
+def efficiency_table(seconds: pd.DataFrame) -> pd.DataFrame:
+    """Seconds to obtain one requirement's adapter (or scores), mean over seeds, per method (rows) and backbone."""
+    return seconds_per_requirement(seconds).groupby(["backbone", "method"])["seconds"].mean().unstack("backbone")
 
 
 def _with_ci(mean: float, half: float, digits: int) -> str:
@@ -581,7 +630,6 @@ def readable_main_table(main: pd.DataFrame) -> pd.DataFrame:
                        ("rel_gap_middle", "gap, middle")):
         if key in main:
             table[title] = [_with_ci(m, h, 4) for m, h in zip(main[key], main[f"{key}_ci95"])]
-    table["ms / requirement"] = (1000 * main["seconds_per_requirement"]).round(2)
     return table
 
 

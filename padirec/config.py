@@ -258,7 +258,7 @@ class RuntimeConfig:
     """Where stages run; changes speed, not what is computed (see padirec.runtime)."""
 
     device: str = "auto"  # auto (CUDA when present, else CPU), cpu, cuda, cuda:N or mps
-    threads: int = 0  # CPU threads for torch; 0 = every core this process may use
+    workers: int = 0  # processes that run a stage's independent units side by side; 0 = one per core
 
     def problems(self, key: str) -> list[str]:
         from padirec.runtime import device_problem
@@ -266,8 +266,8 @@ class RuntimeConfig:
         found = []
         if (problem := device_problem(self.device)) is not None:
             found.append(f"{key}.device = {self.device!r}: {problem}")
-        if self.threads < 0:
-            found.append(f"{key}.threads = {self.threads}: give 0 (every core) or a positive number of threads.")
+        if self.workers < 0:
+            found.append(f"{key}.workers = {self.workers}: give 0 (one per core) or a positive number of processes.")
         return found
 
 
@@ -439,6 +439,9 @@ def config_from_dict(raw: Any, source: str = "params", complete: bool = False) -
 
 
 _SECTIONS = [f.name for f in dataclasses.fields(Config)]
+# Keys an older params.yaml may still hold, with what replaced them.
+RETIRED_KEYS = {"runtime.threads": "every computation is single-threaded now, so that results do not depend on a "
+                                   "thread count; remove it and set runtime.workers (0 = one process per core)"}
 
 
 def _build(cls: type, raw: Any, key: str, problems: list[str], complete: bool = False):
@@ -457,6 +460,9 @@ def _build(cls: type, raw: Any, key: str, problems: list[str], complete: bool = 
     settable = [f for f in dataclasses.fields(cls) if not f.metadata.get("study")]
     known = {f.name for f in settable}
     for unknown in sorted(set(raw) - known, key=str):
+        if _join(key, str(unknown)) in RETIRED_KEYS:
+            problems.append(f"{_join(key, str(unknown))} is retired: {RETIRED_KEYS[_join(key, str(unknown))]}.")
+            continue
         if unknown in {f.name for f in dataclasses.fields(cls)}:
             study_key = {"density_grids": "ablation_grids"}.get(unknown, unknown)
             problems.append(f"{_join(key, str(unknown))} belongs to a study now: set it as studies.<name>.{study_key} "

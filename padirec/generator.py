@@ -20,6 +20,7 @@ from padirec.artifacts import (AdapterSweep, check_finite, check_made_for, cpu_s
                                save_payload)
 from padirec.config import DiffusionConfig
 from padirec.diffusion import Diffusion, NoiseSchedule, ParameterDenoiser, train_diffusion, train_diffusion_stack
+from padirec.workers import run_units
 
 if TYPE_CHECKING:
     from padirec.config import Config
@@ -203,16 +204,24 @@ def train_generator_stack(sweeps: list[AdapterSweep], config: DiffusionConfig, r
     return [job.generator(ema, history, config, share) for job, ema, history in zip(jobs, emas, losses)]
 
 
+def stack_groups(count: int, stack: int) -> list[range]:
+    """Which of `count` generators train together: the fewest stacks of at most `stack`, as equal in size as
+    they can be (10 with stack 9: 5 and 5), so that the stacks' workers finish together."""
+    stacks = -(-count // stack)
+    bounds = [count * index // stacks for index in range(stacks + 1)]
+    return [range(start, end) for start, end in zip(bounds, bounds[1:])]
+
+
 def train_generator_stacks(sweeps: list[AdapterSweep], config: DiffusionConfig, replicates: list[int],
-                           progress: bool = True, device: torch.device | str = "cpu") -> list[Generator]:
-    """`train_generator_stack` over consecutive groups of `config.stack` training sets, in order."""
-    trained = []
-    for start in range(0, len(sweeps), config.stack):
-        end = min(start + config.stack, len(sweeps))
-        trained += train_generator_stack(sweeps[start:end], config, replicates[start:end], progress=progress,
-                                         desc=f"generators {start + 1}-{end} of {len(sweeps)}, stacked",
-                                         device=device)
-    return trained
+                           progress: bool = True, device: torch.device | str = "cpu", workers: int = 1) -> list[Generator]:
+    """`train_generator_stack` over the `stack_groups` of the training sets, in order; the stacks train side by
+    side on up to `workers` single-threaded processes (padirec.workers). Which generators share a stack is set
+    by `config.stack` alone, so the worker count never changes a result."""
+    units = [([sweeps[i] for i in group], config, [replicates[i] for i in group], progress,
+              f"generators {group.start + 1}-{group.stop} of {len(sweeps)}, stacked", device)
+             for group in stack_groups(len(sweeps), config.stack)]
+    trained = run_units(train_generator_stack, units, workers, desc=f"{len(units)} generator stack(s)" if progress else "")
+    return [generator for stack in trained for generator in stack]
 
 
 def generator_jobs(cfg: "Config", out: "Paths") -> list[tuple[str, int, list[list[float]] | None, AdapterSweep]]:
@@ -229,17 +238,18 @@ def generator_jobs(cfg: "Config", out: "Paths") -> list[tuple[str, int, list[lis
 
 def train_generators(cfg: "Config", out: "Paths", progress: bool = True,
                      device: torch.device | str = "cpu") -> list[dict]:
-    """Train (in stacks of diffusion.stack) and save every generator of `generator_jobs`; one record each."""
+    """Train (in stacks of diffusion.stack, on runtime.workers processes) and save every generator of
+    `generator_jobs`; one record each."""
     jobs = generator_jobs(cfg, out)
     trained = train_generator_stacks([subset for *_, subset in jobs], cfg.diffusion, [seed for _, seed, *_ in jobs],
-                                     progress=progress, device=device)
+                                     progress=progress, device=device, workers=cfg.runtime.workers)
     runs = []
+    stacked_with = {index: len(group) for group in stack_groups(len(jobs), cfg.diffusion.stack) for index in group}
     for index, ((name, seed, grid, subset), generator) in enumerate(zip(jobs, trained)):
         generator.save(out.generator(name, seed, None if grid is None else len(grid)), name)
-        stack_start = index - index % cfg.diffusion.stack
         runs.append({"backbone": name, "seed": seed, "grid": "full" if grid is None else "density",
                      "grid_size": len(subset.weights), "training_vectors": int(np.prod(subset.checkpoints.shape[:3])),
-                     "stacked_with": len(jobs[stack_start:stack_start + cfg.diffusion.stack]),
+                     "stacked_with": stacked_with[index],
                      "train_seconds": round(generator.train_seconds, 1),
                      "final_loss": float(np.mean(generator.losses[-100:])), "losses": generator.losses})
     return runs

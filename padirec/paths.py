@@ -63,6 +63,12 @@ class Paths:
     def tables(self) -> Path:
         return self.figures / "tables"
 
+    @property
+    def timing(self) -> Path:
+        """Where a study stage's timings go (figures/<study>/timing/<stage>/): apart from its results, whose
+        bytes must depend only on params and data, never on how fast a run was."""
+        return self.root / "figures" / (self.study or "") / "timing" / (self.stage or "")
+
     def backbone(self, name: str) -> Path:
         return self.root / "data" / "backbones" / f"{name}.pt"
 

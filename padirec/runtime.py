@@ -1,10 +1,11 @@
-"""Where the work runs: the torch device and the number of CPU threads (params.yaml `runtime`).
+"""Where the work runs: the torch device and the number of worker processes (params.yaml `runtime`).
 
-`device: auto` takes CUDA when a GPU is visible, else the CPU; `threads: 0` takes every core this
-process may use. Neither changes what a stage computes, only where and how fast, so no stage lists
-`runtime` among its DVC params: switching a laptop's run to a GPU does not invalidate the results.
+`device: auto` takes CUDA when a GPU is visible, else the CPU; `workers: 0` runs one worker process
+per core this process may use. Every computation is single-threaded (padirec.workers says why), so
+neither setting changes what a stage computes, only where and how fast: no stage lists `runtime`
+among its DVC params, and switching a laptop's run to more cores does not invalidate the results.
 Random draws stay on CPU generators and move to the device, so a seed means the same batches
-everywhere; floating point still differs between devices (see the README).
+everywhere; floating point still differs between devices and CPU families (see the README).
 """
 from __future__ import annotations
 
@@ -49,16 +50,19 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def resolve_threads(threads: int = 0) -> int:
-    """CPU threads for torch: `threads`, or every available core when it is 0."""
-    if threads < 0:
-        raise ValueError(f"runtime.threads = {threads}: give 0 (every core) or a positive number.")
-    return threads or available_cores()
+def resolve_workers(workers: int = 0) -> int:
+    """Worker processes for a stage's independent units: `workers`, or one per available core when it is 0."""
+    if workers < 0:
+        raise ValueError(f"runtime.workers = {workers}: give 0 (one per core) or a positive number.")
+    return workers or available_cores()
 
 
 def setup(config) -> torch.device:
-    """Apply a RuntimeConfig (threads) and return its device; stages and the command line call this first."""
-    torch.set_num_threads(resolve_threads(config.threads))
+    """Make this process single-threaded (padirec.workers) and return the RuntimeConfig's device; stages and
+    the command line call this first."""
+    from padirec.workers import single_threaded
+
+    single_threaded()
     return resolve_device(config.device)
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from padirec import config, paths, progress
+from padirec import config, paths, progress, workers
 
 STAGING = Path(".scratch/stages")
 PARAMS = "params.yaml"
@@ -143,6 +143,8 @@ def run_stage(name: str, params: str = PARAMS) -> float:
     # The kernel is started from PATH ("python"): make it this interpreter's environment, so the
     # stage works without an activated virtual environment.
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    for variable in workers.THREAD_VARIABLES:  # one thread in the kernel and its workers (padirec.workers)
+        os.environ[variable] = "1"
     os.environ[progress.PROGRESS_FILE] = str(progress_file)
     os.environ[progress.STAGE_NAME] = name
     print(f"{name}: running {stage.notebook} (outputs staged in {staging.relative_to(root)})", file=sys.stderr, flush=True)

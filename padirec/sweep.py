@@ -14,7 +14,8 @@ from padirec.data import Dataset
 from padirec.evaluation import EvaluationSet, backbone_states
 from padirec.models import SequentialRecommender
 from padirec.objectives import OBJECTIVES, ObjectiveData
-from padirec.train import evaluate_adapters, tune_adapters, tuning_tensors
+from padirec.train import SweepRun, evaluate_adapters, tune_adapters, tuning_tensors
+from padirec.workers import run_units
 
 
 @dataclass
@@ -52,69 +53,108 @@ def placement(low: np.ndarray, high: np.ndarray, avoid: list[float]) -> np.ndarr
 
 def run_sweep(name: str, model: SequentialRecommender, dataset: Dataset, config: SweepConfig,
               test: EvaluationSet, valid: EvaluationSet | None = None, avoid: list[float] = (),
-              data: ObjectiveData | None = None) -> SweepResult:
-    """Tune all requirements of `config.grid` per seed as one stack over cached backbone states; then, with
-    `config.adaptive_budget`, place that many extra requirements where the grid is steepest on `valid`.
+              data: ObjectiveData | None = None, workers: int = 1) -> SweepResult:
+    """`run_sweeps` for one backbone."""
+    return run_sweeps({name: model}, dataset, config, test, valid, avoid, data, workers)[name]
 
+
+@dataclass
+class _BackboneSweep:
+    """One backbone's sweep while it is built: its tuning tensors, requirements and adapters so far."""
+
+    model: SequentialRecommender
+    tuning: tuple  # cached training states, targets, item categories
+    weights: np.ndarray  # [R, K]
+    sources: np.ndarray  # [R] grid / ablation / adaptive
+    checkpoints: dict  # seed -> [R, keep, P]
+    curves: list
+    state_seconds: float
+    tune_seconds: list
+
+
+def run_sweeps(models: dict[str, SequentialRecommender], dataset: Dataset, config: SweepConfig,
+               test: EvaluationSet, valid: EvaluationSet | None = None, avoid: list[float] = (),
+               data: ObjectiveData | None = None, workers: int = 1) -> dict[str, SweepResult]:
+    """Tune all requirements of `config.grid` per backbone and seed as one stack over cached backbone states;
+    then, with `config.adaptive_budget`, place that many extra requirements where the grid is steepest on `valid`.
+
+    Each (backbone, seed) is one unit of work, run side by side on up to `workers` single-threaded
+    processes (padirec.workers): the result does not depend on the worker count.
     Each extra requirement goes to the middle of the interval between neighbouring grid points whose
     seed-mean validation NDCG@10 or alpha-NDCG@10 differ most (relative to the metric's mean), and is
-    tuned for every seed, one at a time; the test split plays no part in the placement. A middle whose w_acc
+    tuned for every seed; the test split plays no part in the placement. A middle whose w_acc
     is in `avoid` (the evaluation requirements, so they stay unseen) moves to the interval's first quarter.
     `config.ablation_only` requirements are tuned in the same stack, for the ablation generators only;
     `data` is what objectives beyond accuracy and diversity read (padirec.objectives.objective_data).
     """
-    started = time.perf_counter()
-    states, targets, categories = tuning_tensors(model, dataset)
-    state_seconds = time.perf_counter() - started
     extra = np.asarray(config.ablation_only, dtype=np.float64).reshape(-1, len(config.objectives))
     weights = np.vstack([np.asarray(config.grid, dtype=np.float64), extra])
     sources = np.array(["grid"] * len(config.grid) + ["ablation"] * len(extra))
+    built = {}
+    for name, model in models.items():
+        started = time.perf_counter()
+        tuning = tuning_tensors(model, dataset)
+        built[name] = _BackboneSweep(model, tuning, weights, sources, {}, [], time.perf_counter() - started, [])
 
-    checkpoints, curves, tune_seconds = {}, [], []
-    for seed in config.seeds:
-        run = tune_adapters(model, states, targets, categories, weights, config, seed,
-                            desc=f"{name} seed {seed}: {len(weights)} requirements, epochs", data=data)
-        tune_seconds.append(run.seconds)
-        checkpoints[seed] = run.checkpoints
-        curves.append(run.curve.assign(seed=seed))
-    if config.adaptive_budget:
-        if valid is None:
-            raise ValueError("sweep.adaptive_budget needs the validation split: pass valid= to run_sweep")
-        valid_states = backbone_states(model, valid.history)
-        for _ in range(config.adaptive_budget):
-            order = np.argsort(weights[:, 0], kind="stable")
-            order = order[sources[order] != "ablation"]
+    def tune(requests: dict[str, np.ndarray], label) -> dict[tuple[str, int], SweepRun]:
+        """Tune requests[name] [R, K] for every backbone and seed, one unit each."""
+        keys = [(name, seed) for name in requests for seed in config.seeds]
+        units = [(built[name].model, *built[name].tuning, requests[name], config, seed, None, True,
+                  f"{name} seed {seed}: {label(requests[name])}, epochs", data) for name, seed in keys]
+        return dict(zip(keys, run_units(tune_adapters, units, workers, desc=f"adapter tuning, {len(units)} (backbone, seed) units")))
+
+    for (name, seed), run in tune({name: weights for name in built}, lambda w: f"{len(w)} requirements").items():
+        kept_epochs = run.kept_epochs
+        built[name].tune_seconds.append(run.seconds)
+        built[name].checkpoints[seed] = run.checkpoints
+        built[name].curves.append(run.curve.assign(seed=seed))
+    if config.adaptive_budget and valid is None:
+        raise ValueError("sweep.adaptive_budget needs the validation split: pass valid= to run_sweeps")
+    valid_states = {name: backbone_states(sweep.model, valid.history) for name, sweep in built.items()} \
+        if config.adaptive_budget else {}
+    for _ in range(config.adaptive_budget):
+        middles = {}
+        for name, sweep in built.items():
+            order = np.argsort(sweep.weights[:, 0], kind="stable")
+            order = order[sweep.sources[order] != "ablation"]
             metrics = np.mean([[[m[key] for key in ADAPTIVE_METRICS] for m in
-                                evaluate_adapters(model, valid_states, checkpoints[seed][order, -1], valid,
-                                                  full_ranking=False)] for seed in config.seeds], axis=0)
-            low = steepest_interval(weights[order, 0], metrics)
-            middle = placement(weights[order[low]], weights[order[low + 1]], list(avoid))
-            for seed in config.seeds:
-                run = tune_adapters(model, states, targets, categories, middle[None], config, seed,
-                                    desc=f"{name} seed {seed}: adaptive requirement w_acc = {middle[0]:g}, epochs",
-                                    data=data)
-                checkpoints[seed] = np.concatenate([checkpoints[seed], run.checkpoints])
-                curves.append(run.curve.assign(seed=seed, requirement=len(weights)))
-            weights, sources = np.vstack([weights, middle]), np.append(sources, "adaptive")
-    order = np.lexsort(weights.T[::-1])  # the saved grid is ordered by w_acc (then the next weights)
-    weights, sources = weights[order], sources[order]
-    test_states = backbone_states(model, test.history)
-    rows = []
+                                evaluate_adapters(sweep.model, valid_states[name], sweep.checkpoints[seed][order, -1],
+                                                  valid, full_ranking=False)] for seed in config.seeds], axis=0)
+            low = steepest_interval(sweep.weights[order, 0], metrics)
+            middles[name] = placement(sweep.weights[order[low]], sweep.weights[order[low + 1]], list(avoid))[None]
+        runs = tune(middles, lambda w: f"adaptive requirement w_acc = {w[0, 0]:g}")
+        for (name, seed), run in runs.items():
+            sweep = built[name]
+            sweep.checkpoints[seed] = np.concatenate([sweep.checkpoints[seed], run.checkpoints])
+            sweep.curves.append(run.curve.assign(seed=seed, requirement=len(sweep.weights)))
+        for name, sweep in built.items():
+            sweep.weights, sweep.sources = np.vstack([sweep.weights, middles[name]]), np.append(sweep.sources, "adaptive")
+    return {name: _finish(name, sweep, config, test, kept_epochs, data) for name, sweep in built.items()}
+
+
+def _finish(name: str, built: _BackboneSweep, config: SweepConfig, test: EvaluationSet, kept_epochs: list[int],
+            data: ObjectiveData | None) -> SweepResult:
+    """Order one backbone's requirements by weight, score every seed's last checkpoints on `test`, time one
+    requirement alone."""
+    order = np.lexsort(built.weights.T[::-1])  # the saved grid is ordered by w_acc (then the next weights)
+    weights, sources = built.weights[order], built.sources[order]
+    test_states = backbone_states(built.model, test.history)
+    rows, checkpoints = [], {}
     for seed in config.seeds:
-        checkpoints[seed] = checkpoints[seed][order]
-        for requirement, metrics in enumerate(evaluate_adapters(model, test_states, checkpoints[seed][:, -1], test)):
+        checkpoints[seed] = built.checkpoints[seed][order]
+        for requirement, metrics in enumerate(evaluate_adapters(built.model, test_states, checkpoints[seed][:, -1], test)):
             rows.append({"backbone": name, **dict(zip(weight_columns(config.objectives), weights[requirement])),
                          "seed": seed, "placed": sources[requirement], **metrics})
     # One requirement alone, to compare the stacked sweep with one stage per requirement.
-    single = tune_adapters(model, states, targets, categories, weights[:1], config, config.seeds[0], progress=False,
-                           data=data)
-    timings = {"state_cache_seconds": state_seconds, "tune_seconds_per_seed": float(np.mean(tune_seconds)),
+    single = tune_adapters(built.model, *built.tuning, weights[:1], config, config.seeds[0], progress=False, data=data)
+    timings = {"state_cache_seconds": built.state_seconds, "tune_seconds_per_seed": float(np.mean(built.tune_seconds)),
                "requirements": len(config.grid), "adaptive_requirements": int((sources == "adaptive").sum()),
                "ablation_requirements": int((sources == "ablation").sum()),
-               "single_requirement_seconds": single.seconds, "epochs": config.epochs, "train_examples": len(targets)}
-    sweep = AdapterSweep(name, list(config.objectives), weights, np.asarray(config.seeds), np.asarray(run.kept_epochs),
+               "single_requirement_seconds": single.seconds, "epochs": config.epochs,
+               "train_examples": len(built.tuning[1])}
+    sweep = AdapterSweep(name, list(config.objectives), weights, np.asarray(config.seeds), np.asarray(kept_epochs),
                          np.stack([checkpoints[seed] for seed in config.seeds]).astype(np.float32), sources)
-    return SweepResult(sweep, pd.DataFrame(rows), pd.concat(curves), timings)
+    return SweepResult(sweep, pd.DataFrame(rows), pd.concat(built.curves), timings)
 
 
 def controllability(grid: pd.DataFrame, objectives: list[str]) -> dict[str, float]:

@@ -24,6 +24,7 @@ from padirec.losses import bpr_softmax_loss
 from padirec.models import Adapter, SequentialRecommender, apply_adapter, build_backbone
 from padirec.objectives import ObjectiveBatch, ObjectiveData, objective_losses
 from padirec.progress import bar as progress_bar
+from padirec.workers import run_units
 
 
 def training_windows(dataset: Dataset) -> tuple[Tensor, Tensor]:
@@ -88,6 +89,14 @@ def train_backbone(name: str, dataset: Dataset, config: BackboneConfig, valid: E
     model.load_state_dict(best_state)
     model.eval()
     return BackboneRun(model, settings, pd.DataFrame(rows), best_epoch, time.perf_counter() - started)
+
+
+def train_backbones(names: list[str], dataset: Dataset, config: BackboneConfig, valid: EvaluationSet,
+                    device: torch.device | str = "cpu", workers: int = 1) -> dict[str, BackboneRun]:
+    """`train_backbone` for each name, side by side on up to `workers` processes (padirec.workers)."""
+    runs = run_units(train_backbone, [(name, dataset, config, valid, device) for name in names], workers,
+                     desc="backbones")
+    return dict(zip(names, runs))
 
 
 def window_loss(model, inputs: Tensor, targets: Tensor, n_negatives: int, generator: torch.Generator) -> Tensor:

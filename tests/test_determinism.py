@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from padirec import artifacts, config, data, evaluation, generator, sweep, train
+from padirec import artifacts, config, data, evaluation, generator, sweep, train, workers
 
 
 @pytest.fixture(scope="module")
 def smoke(raw_files):
+    workers.single_threaded()  # as every stage does first (runtime.setup): the thread count changes floats
     cfg = config.load_config(None)
     dataset = data.prepare_dataset(raw_files, cfg.data, cfg.prepare)
     return cfg, dataset
@@ -58,3 +59,56 @@ def test_prepared_data_is_identical(smoke, raw_files, tmp_path):
     dataset.save(tmp_path / "a.npz")
     data.prepare_dataset(raw_files, cfg.data, cfg.prepare).save(tmp_path / "b.npz")
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+
+
+# ----------------------------------------------------------------------------- across processes and workers
+
+TIMING_FILES = ("figures/tables/backbone_training.md", "figures/tables/backbone_training.csv")
+
+
+def run_smoke_pipeline(repo, folder, workers: int) -> dict[str, str]:
+    """The five notebooks at smoke scale (the packaged smoke.yaml, its first study) with `workers` worker
+    processes, each notebook in its own kernel process; the md5 of every result file written."""
+    import papermill
+    import yaml
+
+    params = yaml.safe_load(config.SMOKE_PARAMS.read_text())
+    params["runtime"]["workers"] = workers
+    folder.mkdir(parents=True)
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    for notebook in sorted((repo / "notebooks").glob("0*.ipynb")):
+        papermill.execute_notebook(str(notebook), str(folder / notebook.name), kernel_name="python3",
+                                   parameters={"params_path": str(folder / "params.yaml"),
+                                               "output_root": str(folder / "out")},
+                                   progress_bar=False, cwd=str(repo),
+                                   extra_arguments=["--IPKernelApp.log_level=ERROR"])
+    hashes = file_hashes(folder / "out")
+    return {path: digest for path, digest in hashes.items()
+            if path not in TIMING_FILES and "/timing/" not in path}
+
+
+def test_the_smoke_pipeline_gives_the_same_bytes_with_one_worker_and_with_two(repo, raw_files, tmp_path):
+    """Every result file (data, checkpoints, adapters, generators, tables, figures, metrics) is byte-identical
+    whether one process computed everything or two workers shared the units; only run times differ."""
+    one = run_smoke_pipeline(repo, tmp_path / "one", workers=1)
+    two = run_smoke_pipeline(repo, tmp_path / "two", workers=2)
+    assert any(path.startswith("data/generator/") for path in one)
+    assert any(path.endswith("/evaluate/metrics.json") for path in one)
+    assert sorted(one) == sorted(two)
+    assert [path for path in one if one[path] != two[path]] == []
+
+
+def test_tuning_gives_the_same_adapters_on_one_thread_in_this_process_and_in_two_workers(smoke):
+    """The command line's `tune` (this process, one thread) and the sweep's workers give identical adapters."""
+    cfg, dataset = smoke
+    valid = evaluation.EvaluationSet.from_split(dataset, dataset.valid)
+    model = train.train_backbone("sasrec", dataset, dataclasses.replace(cfg.backbone, epochs=1), valid).model
+    states, targets, categories = train.tuning_tensors(model, dataset)
+    settings = dataclasses.replace(cfg.sweep, epochs=2)
+    weights = np.array([[0.3, 0.7], [0.9, 0.1]])
+    units = [(model, states, targets, categories, weights, settings, seed, None, False) for seed in (0, 1)]
+    here = workers.run_units(train.tune_adapters, units, workers=1)
+    apart = workers.run_units(train.tune_adapters, units, workers=2)
+    for alone, pooled in zip(here, apart):
+        assert alone.checkpoints.tobytes() == pooled.checkpoints.tobytes()
+    assert not np.array_equal(here[0].checkpoints, here[1].checkpoints)  # the seeds differ, the workers do not

@@ -257,7 +257,7 @@ def test_main_table_seed_confidence_intervals_and_method_order() -> None:
     })
     seconds = pd.DataFrame({"backbone": "b", "seed": [0, 1], "padirec": [1.0, 3.0], "retrain": [10.0, 20.0],
                             "mmr": [0.5, 0.5], "retrain_stacked": [99.0, 99.0]})
-    table = compare.main_table(summaries, seconds)
+    table = compare.main_table(summaries)
     # METHODS order, not first appearance: padirec, retrain, mmr.
     assert [method for _, method in table.index] == ["padirec", "retrain", "mmr"]
     assert table.columns.tolist()[:2] == ["hv", "hv_ci95"]
@@ -269,8 +269,11 @@ def test_main_table_seed_confidence_intervals_and_method_order() -> None:
     assert table["monotonicity_violations"].tolist() == pytest.approx([0.5, 0.0, 1.0])
     # Gap 0.1, 0.2 -> sd 0.1 / sqrt(2); 0, 0.1 -> the same; 0.3, 0.5 -> 0.2 / sqrt(2).
     assert table["rel_gap_unseen_ci95"].tolist() == pytest.approx([t * 0.05, t * 0.05, t * 0.1])
-    # Seconds: mean over seeds; retrain_stacked is not a method.
-    assert table["seconds_per_requirement"].tolist() == pytest.approx([2.0, 15.0, 0.5])
+    # Seconds: mean over seeds, in their own table; retrain_stacked is not a method.
+    assert "seconds_per_requirement" not in table
+    efficiency = compare.efficiency_table(seconds)
+    assert efficiency.loc[["padirec", "retrain", "mmr"], "b"].tolist() == pytest.approx([2.0, 15.0, 0.5])
+    assert "retrain_stacked" not in efficiency.index
 
 
 def test_method_summary_entry() -> None:

@@ -1,4 +1,4 @@
-"""The device and threads setting, and the whole path on each device torch can see.
+"""The device and workers settings, and the whole path on each device torch can see.
 
 The CPU runs always. CUDA runs where a GPU is visible and is skipped otherwise; there, every result
 must match the CPU's (same seeds, CPU random streams) within floating-point tolerance and come back
@@ -37,17 +37,23 @@ def test_cuda_without_a_gpu_is_a_config_error_with_the_fix():
         config.config_from_dict({"runtime": {"device": "cuda"}})
 
 
-def test_threads_zero_means_every_available_core_and_negative_is_refused():
-    assert runtime.resolve_threads(0) == runtime.available_cores() >= 1
-    assert runtime.resolve_threads(3) == 3
-    with pytest.raises(config.ConfigError, match="runtime.threads = -1"):
-        config.config_from_dict({"runtime": {"threads": -1}})
+def test_workers_zero_means_one_per_available_core_and_negative_is_refused():
+    assert runtime.resolve_workers(0) == runtime.available_cores() >= 1
+    assert runtime.resolve_workers(3) == 3
+    with pytest.raises(config.ConfigError, match="runtime.workers = -1"):
+        config.config_from_dict({"runtime": {"workers": -1}})
 
 
-def test_setup_applies_the_threads_and_returns_the_device():
+def test_the_retired_threads_key_says_what_replaced_it():
+    with pytest.raises(config.ConfigError, match="runtime.threads is retired: .*runtime.workers"):
+        config.config_from_dict({"runtime": {"threads": 2}})
+
+
+def test_setup_makes_the_process_single_threaded_and_returns_the_device():
     before = torch.get_num_threads()
     try:
-        device = runtime.setup(config.RuntimeConfig(device="cpu", threads=1))
+        torch.set_num_threads(2)
+        device = runtime.setup(config.RuntimeConfig(device="cpu", workers=2))
         assert device == torch.device("cpu") and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)

@@ -1,0 +1,106 @@
+"""Independent units of a stage side by side, each computed on one thread.
+
+Why one thread: torch splits a reduction (a matrix product's inner sum, a gradient summed over a
+batch) between its threads, so 1 and 2 threads add the same numbers in different orders and give
+different floats; with 2 threads the split can even differ from one process to the next. On one
+thread every operation's order is fixed, so a unit's result depends only on its inputs. Every
+computation of the pipeline therefore runs single-threaded (`single_threaded`), and a stage uses
+the machine's cores by running its independent units (a backbone, one seed of one backbone, a
+stack of generators) in `runtime.workers` processes at once. The units and their order come from
+params.yaml alone, never from the worker count, so 1 worker and 16 give the same bytes.
+
+One thread per unit is also the faster use of a core here: the sweep's operations are small, and
+two threads of one process spent about half their time waiting on each other.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import time
+from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+
+import torch
+
+from padirec import progress
+from padirec.progress import bar as progress_bar
+from padirec.runtime import resolve_workers
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Set for the stage's kernel and every worker it starts, before numpy or torch load their libraries.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def single_threaded() -> None:
+    """Run this process's torch (and the BLAS libraries below numpy) on one thread."""
+    for name in THREAD_VARIABLES:
+        os.environ[name] = "1"
+    torch.set_num_threads(1)
+
+
+def _start_worker() -> None:
+    single_threaded()
+    # Only the stage's own bar over the units reports: bars of several processes would garble one terminal.
+    os.environ.pop(progress.PROGRESS_FILE, None)
+
+
+def _timed(function: Callable, arguments: tuple) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = function(*arguments)
+    return time.perf_counter() - started, result
+
+
+def _call(job: bytes) -> bytes:
+    # Plain pickles both ways: torch would otherwise pass tensors through shared-memory handles.
+    function, arguments = pickle.loads(job)
+    return pickle.dumps(_timed(function, arguments), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+# Every unit run in this process so far: (phase, unit, seconds); a stage saves it with its timings.
+_unit_log: list[dict] = []
+
+
+def unit_seconds() -> "pd.DataFrame":
+    """The wall time of every unit `run_units` ran in this process, by phase (its `desc`), in order."""
+    import pandas as pd
+
+    return pd.DataFrame(_unit_log, columns=["phase", "unit", "seconds"])
+
+
+def makespan(seconds: Sequence[float], workers: int) -> float:
+    """How long units of these durations take on `workers` processes when, as in `run_units`, each unit in
+    turn goes to the first worker that is free."""
+    free = [0.0] * max(1, workers)
+    for duration in seconds:
+        first = free.index(min(free))
+        free[first] += duration
+    return max(free)
+
+
+def run_units(function: Callable, units: Iterable[Sequence], workers: int = 1, desc: str = "") -> list:
+    """[function(*unit) for unit in units], in the units' order, on up to `workers` processes.
+
+    With one worker (or one unit) the units run here, one after the other; otherwise in fresh
+    single-threaded processes (spawned, so no thread pool or lock of this process is inherited).
+    `function` must be importable (a module-level function of padirec), its arguments and results
+    picklable. `desc` labels a progress bar over the units (padirec.progress).
+    """
+    units = [tuple(unit) for unit in units]
+    workers = min(resolve_workers(workers), len(units))
+    phase = desc or function.__name__
+    with progress_bar(total=len(units), desc=f"{desc} ({workers} worker(s))", show=bool(desc)) as bar:
+        def counted(index: int, timed: tuple[float, object]):
+            _unit_log.append({"phase": phase, "unit": index, "seconds": timed[0]})
+            bar.update()
+            return timed[1]
+
+        if workers <= 1:
+            single_threaded()
+            return [counted(index, _timed(function, unit)) for index, unit in enumerate(units)]
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker) as pool:
+            jobs = [pickle.dumps((function, unit), protocol=pickle.HIGHEST_PROTOCOL) for unit in units]
+            return [counted(index, pickle.loads(result)) for index, result in enumerate(pool.map(_call, jobs))]
