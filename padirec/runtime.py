@@ -57,13 +57,17 @@ def resolve_workers(workers: int = 0) -> int:
     return workers or available_cores()
 
 
-def setup(config) -> torch.device:
+def setup(config, start_workers: bool = False) -> torch.device:
     """Make this process single-threaded (padirec.workers) and return the RuntimeConfig's device; stages and
-    the command line call this first."""
-    from padirec.workers import single_threaded
+    the command line call this first. `start_workers` starts the stage's worker processes now, so that they
+    load their libraries while this process loads its data."""
+    from padirec import workers
 
-    single_threaded()
-    return resolve_device(config.device)
+    workers.single_threaded()
+    device = resolve_device(config.device)
+    if start_workers:
+        workers.start(config.workers)
+    return device
 
 
 def describe(device: torch.device) -> dict:

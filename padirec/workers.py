@@ -19,6 +19,7 @@ import os
 import pickle
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import torch
@@ -80,27 +81,51 @@ def makespan(seconds: Sequence[float], workers: int) -> float:
     return max(free)
 
 
+# One pool per worker count, kept for the life of the process: a stage's phases share its workers, which
+# import torch once. A unit's result does not depend on which worker ran it or what ran there before.
+_pools: dict[int, ProcessPoolExecutor] = {}
+
+
+def start(workers: int = 0) -> None:
+    """Start the pool that `run_units` will use, so that its processes load torch while this one loads data."""
+    count = resolve_workers(workers)
+    if count > 1:
+        pool = _pool(count)
+        for _ in range(count):
+            pool.submit(int)
+
+
+def _pool(count: int) -> ProcessPoolExecutor:
+    if count not in _pools:
+        _pools[count] = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_start_worker)
+    return _pools[count]
+
+
 def run_units(function: Callable, units: Iterable[Sequence], workers: int = 1, desc: str = "") -> list:
     """[function(*unit) for unit in units], in the units' order, on up to `workers` processes.
 
-    With one worker (or one unit) the units run here, one after the other; otherwise in fresh
-    single-threaded processes (spawned, so no thread pool or lock of this process is inherited).
-    `function` must be importable (a module-level function of padirec), its arguments and results
-    picklable. `desc` labels a progress bar over the units (padirec.progress).
+    With one worker (or one unit) the units run here, one after the other; otherwise in
+    single-threaded processes (spawned, so no thread pool or lock of this process is inherited),
+    kept for the next call. `function` must be importable (a module-level function of padirec), its
+    arguments and results picklable. `desc` labels a progress bar over the units (padirec.progress).
     """
     units = [tuple(unit) for unit in units]
-    workers = min(resolve_workers(workers), len(units))
+    count = resolve_workers(workers)
+    shown = min(count, len(units))
     phase = desc or function.__name__
-    with progress_bar(total=len(units), desc=f"{desc} ({workers} worker(s))", show=bool(desc)) as bar:
+    with progress_bar(total=len(units), desc=f"{desc} ({shown} worker(s))", show=bool(desc)) as bar:
         def counted(index: int, timed: tuple[float, object]):
             _unit_log.append({"phase": phase, "unit": index, "seconds": timed[0]})
             bar.update()
             return timed[1]
 
-        if workers <= 1:
+        if shown <= 1:
             single_threaded()
             return [counted(index, _timed(function, unit)) for index, unit in enumerate(units)]
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker) as pool:
-            jobs = [pickle.dumps((function, unit), protocol=pickle.HIGHEST_PROTOCOL) for unit in units]
-            return [counted(index, pickle.loads(result)) for index, result in enumerate(pool.map(_call, jobs))]
+        jobs = [pickle.dumps((function, unit), protocol=pickle.HIGHEST_PROTOCOL) for unit in units]
+        try:
+            return [counted(index, pickle.loads(result)) for index, result in enumerate(_pool(count).map(_call, jobs))]
+        except BrokenProcessPool:  # a worker died (killed, out of memory): the next call starts a new pool
+            _pools.pop(count, None)
+            raise

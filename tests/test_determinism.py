@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,39 +64,62 @@ def test_prepared_data_is_identical(smoke, raw_files, tmp_path):
 
 # ----------------------------------------------------------------------------- across processes and workers
 
-TIMING_FILES = ("figures/tables/backbone_training.md", "figures/tables/backbone_training.csv")
 
-
-def run_smoke_pipeline(repo, folder, workers: int) -> dict[str, str]:
-    """The five notebooks at smoke scale (the packaged smoke.yaml, its first study) with `workers` worker
-    processes, each notebook in its own kernel process; the md5 of every result file written."""
-    import papermill
+def smoke_pipeline(folder: str, workers: int) -> dict[str, str]:
+    """The pipeline at smoke scale (smoke.yaml's `paper` study, one requirement placed by the adaptive grid) with
+    `workers` worker processes: data, backbones, sweep, generators and every method's evaluation rows written
+    under `folder`; the md5 of every file."""
     import yaml
 
-    params = yaml.safe_load(config.SMOKE_PARAMS.read_text())
-    params["runtime"]["workers"] = workers
-    folder.mkdir(parents=True)
-    (folder / "params.yaml").write_text(yaml.safe_dump(params))
-    for notebook in sorted((repo / "notebooks").glob("0*.ipynb")):
-        papermill.execute_notebook(str(notebook), str(folder / notebook.name), kernel_name="python3",
-                                   parameters={"params_path": str(folder / "params.yaml"),
-                                               "output_root": str(folder / "out")},
-                                   progress_bar=False, cwd=str(repo),
-                                   extra_arguments=["--IPKernelApp.log_level=ERROR"])
-    hashes = file_hashes(folder / "out")
-    return {path: digest for path, digest in hashes.items()
-            if path not in TIMING_FILES and "/timing/" not in path}
+    from padirec import compare, paths, runtime
+
+    raw = yaml.safe_load(config.SMOKE_PARAMS.read_text())
+    raw["runtime"]["workers"] = workers
+    raw["studies"]["paper"]["adaptive_budget"] = 1
+    raw["prepare"]["max_users"], raw["backbone"]["epochs"], raw["diffusion"]["train_steps"] = 100, 1, 30  # seconds
+    cfg = config.config_from_dict(raw).for_study("paper")
+    device = runtime.setup(cfg.runtime)
+    out = paths.Paths(Path(folder), "paper")
+    dataset = data.prepare_dataset(data.fetch_raw(cfg.data, paths.repo_root(__file__) / "data" / "raw"), cfg.data,
+                                   cfg.prepare)
+    dataset.save(out.dataset)
+    valid = evaluation.EvaluationSet.from_split(dataset, dataset.valid)
+    test = evaluation.EvaluationSet.from_split(dataset, dataset.test)
+    names = cfg.backbone.names
+    for name, run in train.train_backbones(names, dataset, cfg.backbone, valid, device, workers).items():
+        artifacts.save_backbone(run.model, name, run.settings, out.backbone(name))
+    models = {name: artifacts.load_backbone(out.backbone(name), name)[0] for name in names}
+    swept = sweep.run_sweeps(models, dataset, cfg.sweep, test, valid, avoid=[w[0] for w in cfg.diffusion.eval_grid],
+                             workers=workers)
+    for name in names:
+        swept[name].sweep.save(out.sweep(name))
+        swept[name].grid.to_csv(Path(folder) / f"sweep_{name}.csv")
+    generator.train_generators(cfg, out, progress=False)
+    for name, result in compare.evaluate_backbones(names, cfg, out, dataset, test, valid).items():
+        for table in ("rows", "guidance_rows", "density_rows"):
+            getattr(result, table).to_csv(Path(folder) / f"{table}_{name}.csv")
+    return file_hashes(Path(folder))
 
 
-def test_the_smoke_pipeline_gives_the_same_bytes_with_one_worker_and_with_two(repo, raw_files, tmp_path):
-    """Every result file (data, checkpoints, adapters, generators, tables, figures, metrics) is byte-identical
-    whether one process computed everything or two workers shared the units; only run times differ."""
-    one = run_smoke_pipeline(repo, tmp_path / "one", workers=1)
-    two = run_smoke_pipeline(repo, tmp_path / "two", workers=2)
-    assert any(path.startswith("data/generator/") for path in one)
-    assert any(path.endswith("/evaluate/metrics.json") for path in one)
-    assert sorted(one) == sorted(two)
-    assert [path for path in one if one[path] != two[path]] == []
+def test_the_smoke_pipeline_gives_the_same_bytes_in_two_processes_with_one_worker_and_with_two(tmp_path):
+    """Data, backbones, adapters, generators and every method's metrics are byte-identical whether one process
+    computed everything or two workers shared the units, each run in a process of its own."""
+    import json
+    import subprocess
+    import sys
+
+    def run(folder, workers):
+        code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+                f"from test_determinism import smoke_pipeline; "
+                f"print(json.dumps(smoke_pipeline({str(folder)!r}, {workers})))")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    one, two = run(tmp_path / "one", 1), run(tmp_path / "two", 2)
+    assert {"backbones/sasrec.pt", "sweep/paper/gru4rec.npz", "rows_sasrec.csv"} <= {
+        str(Path(p).relative_to("data")) if p.startswith("data/") else p for p in one}
+    assert len([p for p in one if p.startswith("data/generator/")]) == 8  # 2 backbones x 2 seeds x 2 grids
+    assert one == two
 
 
 def test_tuning_gives_the_same_adapters_on_one_thread_in_this_process_and_in_two_workers(smoke):
