@@ -35,6 +35,7 @@ from padirec.generator import build_diffusion
 from padirec.metrics import ranking_metrics
 from padirec.models import adapter_size, build_backbone
 from padirec.train import tune_adapters, window_loss
+from padirec.workers import makespan
 
 DATA_SIZES = ((1_000, 1_000), (3_000, 2_000), (10_000, 5_000), (30_000, 15_000), (100_000, 50_000))  # users, items
 ADAPTER_HIDDEN = (64, 128, 256, 448)  # backbone widths: 1,096, 4,224, 16,640 and 50,680 adapter parameters
@@ -278,3 +279,13 @@ def figure(table: pd.DataFrame, fits: pd.DataFrame, title: str) -> plt.Figure:
     drawing.suptitle(title, fontsize=10)
     drawing.tight_layout()
     return drawing
+
+
+def predicted_stage_seconds(units: pd.DataFrame, stage_seconds: float, measured_workers: int, workers: int) -> float:
+    """A stage's time on `workers` processes, from one measured run on `measured_workers`: what ran outside
+    its units stays as it was, and each phase of `units` (padirec.workers.unit_seconds, saved as the stage's
+    timing/units.csv) takes its makespan. Unit times are taken as measured; more processes sharing memory
+    bandwidth can make each unit slower, and fewer units than workers leave workers idle."""
+    phases = [list(group) for _, group in units.groupby("phase", sort=False)["seconds"]]
+    outside = stage_seconds - sum(makespan(phase, measured_workers) for phase in phases)
+    return outside + sum(makespan(phase, workers) for phase in phases)

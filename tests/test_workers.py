@@ -64,3 +64,14 @@ def test_generator_stacks_are_the_fewest_of_at_most_stack_and_near_equal():
     assert stack_groups(10, 20) == [range(0, 10)]
     assert [len(g) for g in stack_groups(7, 3)] == [2, 2, 3]
     assert stack_groups(4, 1) == [range(i, i + 1) for i in range(4)]
+
+
+def test_a_stage_on_more_workers_keeps_its_serial_part_and_shortens_each_phase():
+    import pandas as pd
+
+    from padirec import costmodel
+
+    units = pd.DataFrame({"phase": ["a"] * 4 + ["b"] * 2, "unit": [0, 1, 2, 3, 0, 1], "seconds": [2, 2, 2, 2, 5, 5]})
+    # Measured on 2 workers: phase a 4 s, phase b 5 s, so 100 - 9 = 91 s ran outside the units.
+    assert costmodel.predicted_stage_seconds(units, 100.0, measured_workers=2, workers=4) == 91 + 2 + 5
+    assert costmodel.predicted_stage_seconds(units, 100.0, measured_workers=2, workers=1) == 91 + 8 + 10
