@@ -102,7 +102,7 @@ class Replicate:
     retrain_adapters: np.ndarray | None = None  # [N, P] tuned at the evaluation grid by `retrain`
     generated: dict = field(default_factory=dict)  # method -> [samples, N, P] from `method_rows`
     seconds: dict = field(default_factory=dict)
-    # EvaluationSet -> the frozen backbone's states of that split; one dict shared by the replicates of a model
+    # EvaluationSet -> the frozen backbone's states of that split, computed on first use (in the unit's process)
     split_states: dict = field(default_factory=dict)
     # Whether to time the slow methods (Retrain alone, MMR): seconds of tens of runs are not a replicate
     # quantity, so one seed per backbone measures them and the others skip those minutes.

@@ -460,8 +460,8 @@ def _build(cls: type, raw: Any, key: str, problems: list[str], complete: bool = 
     settable = [f for f in dataclasses.fields(cls) if not f.metadata.get("study")]
     known = {f.name for f in settable}
     for unknown in sorted(set(raw) - known, key=str):
-        if _join(key, str(unknown)) in RETIRED_KEYS:
-            problems.append(f"{_join(key, str(unknown))} is retired: {RETIRED_KEYS[_join(key, str(unknown))]}.")
+        if (dotted := _join(key, str(unknown))) in RETIRED_KEYS:
+            problems.append(f"{dotted} is retired: {RETIRED_KEYS[dotted]}.")
             continue
         if unknown in {f.name for f in dataclasses.fields(cls)}:
             study_key = {"density_grids": "ablation_grids"}.get(unknown, unknown)
