@@ -24,9 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from padirec import artifacts, config, data, evaluation, paths, runtime
-from padirec.io import load_npz, save_npz
-from padirec.models import BACKBONES, apply_adapter
+from padirec.data import dataset as data
+from padirec.evaluation import protocol as evaluation
+from padirec.pipeline import artifacts, config, paths, runtime
+from padirec.pipeline.io import load_npz, save_npz
+from padirec.models.backbones import BACKBONES, apply_adapter
 
 
 class UsageError(Exception):
@@ -146,7 +148,7 @@ def _load_backbone(out: paths.Paths, name: str, dataset: data.Dataset, device: t
 
 
 def _generate(out: paths.Paths, args, cfg: config.Config, weights: np.ndarray) -> tuple[torch.Tensor, float]:
-    from padirec.generator import Generator
+    from padirec.training.generators import Generator
 
     # The generator of the first sweep seed serves; the others exist for the evaluation's replicates.
     model = Generator.load(out.generator(args.backbone, cfg.sweep.seeds[0]), cfg.diffusion, backbone=args.backbone,
@@ -179,8 +181,8 @@ def cmd_generate(args) -> dict:
 
 
 def cmd_tune(args) -> dict:
-    from padirec.objectives import objective_data
-    from padirec.train import tune_adapters, tuning_tensors
+    from padirec.objectives.registry import objective_data
+    from padirec.training.backbone import tune_adapters, tuning_tensors
 
     out, cfg = _context(args)
     weights = parse_weights(args.weights, cfg.sweep.objectives)

@@ -16,7 +16,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from padirec import paths
+from padirec.pipeline import paths
 
 ROOT = paths.repo_root(__file__)
 

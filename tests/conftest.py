@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from padirec import config, data, paths
+from padirec.data import dataset as data
+from padirec.pipeline import config, paths
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from padirec import config, data, evaluation, sweep, train
+from padirec.data import dataset as data
+from padirec.evaluation import protocol as evaluation
+from padirec.pipeline import config
+from padirec.training import sweep, backbone as train
 
 
 def test_steepest_interval_is_the_largest_relative_change_of_any_metric():

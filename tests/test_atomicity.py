@@ -7,11 +7,11 @@ import time
 
 import numpy as np
 
-from padirec import io
+from padirec.pipeline import io
 
 WRITER = """
 import sys, numpy as np
-from padirec import io
+from padirec.pipeline import io
 print("writing", flush=True)
 io.save_npz(sys.argv[1], {"values": np.random.default_rng(0).random((6000, 6000))})
 print("done", flush=True)

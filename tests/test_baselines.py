@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from padirec import baselines
-from padirec.config import HypernetworkConfig, SweepConfig
-from padirec.models import Adapter, adapter_size, build_backbone
+from padirec.methods import baselines
+from padirec.pipeline.config import HypernetworkConfig, SweepConfig
+from padirec.models.backbones import Adapter, adapter_size, build_backbone
 
 
 def on_simplex(*w_acc: float) -> np.ndarray:

@@ -9,7 +9,11 @@ import shutil
 import numpy as np
 import pytest
 
-from padirec import artifacts, cli, config, data, evaluation, generator, paths, sweep, train
+from padirec import cli
+from padirec.data import dataset as data
+from padirec.evaluation import protocol as evaluation
+from padirec.pipeline import artifacts, config, paths
+from padirec.training import generators as generator, sweep, backbone as train
 
 SMOKE = str(config.SMOKE_PARAMS)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from padirec import compare
+from padirec.comparison import compare
 
 
 def rows(values_ndcg, values_div, seed=0):
@@ -31,7 +31,8 @@ def test_relative_gap_and_summary():
 def test_memorisation_distances_on_hand_made_vectors():
     import torch
 
-    from padirec import artifacts, generator
+    from padirec.pipeline import artifacts
+    from padirec.training import generators as generator
 
     checkpoints = np.zeros((1, 2, 1, 3), dtype=np.float32)
     checkpoints[0, 1, 0] = [3.0, 4.0, 0.0]  # neighbouring grid adapters are 5 apart

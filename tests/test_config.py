@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from padirec import config, paths
+from padirec.pipeline import config, paths
 
 
 def test_committed_params_and_smoke_config_are_valid():

@@ -1,11 +1,11 @@
-"""The controllability check of candidate objectives (padirec.controllability): lattice and tables."""
+"""The controllability check of candidate objectives (padirec.comparison.controllability): lattice and tables."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from padirec import controllability
+from padirec.comparison import controllability
 
 
 def test_simplex_lattice_of_step_a_quarter_has_15_points_on_the_simplex():

@@ -1,4 +1,4 @@
-"""The cost model's synthetic data and fits (the timings themselves are `python -m padirec.bench --scale`)."""
+"""The cost model's synthetic data and fits (the timings themselves are `python -m padirec.perf.bench --scale`)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
-from padirec import config, costmodel, data
+from padirec.data import dataset as data
+from padirec.perf import costmodel
+from padirec.pipeline import config
 
 
 @pytest.fixture(scope="module")

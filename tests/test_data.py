@@ -1,4 +1,4 @@
-"""padirec.data on the real MovieLens-100K."""
+"""padirec.data.dataset on the real MovieLens-100K."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,7 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from padirec import config, data
+from padirec.data import dataset as data
+from padirec.pipeline import config
 
 
 def per_user(start, values):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import yaml
 
-from padirec import dependencies
+from padirec.pipeline import dependencies
 
 
 def test_every_stage_lists_every_module_its_notebook_imports(repo):
@@ -13,10 +13,10 @@ def test_every_stage_lists_every_module_its_notebook_imports(repo):
 
 def test_a_module_removed_from_a_stage_is_named_with_its_stage(repo):
     dvc_yaml = yaml.safe_load((repo / "dvc.yaml").read_text())
-    dvc_yaml["stages"]["evaluate"]["do"]["deps"].remove("padirec/sweep.py")  # imported through padirec.ternary
-    dvc_yaml["stages"]["backbone"]["deps"].remove("padirec/objectives.py")  # through padirec.evaluation
-    assert dependencies.missing_deps(repo, dvc_yaml) == [("backbone", "padirec/objectives.py"),
-                                                         ("evaluate", "padirec/sweep.py")]
+    dvc_yaml["stages"]["evaluate"]["do"]["deps"].remove("padirec/training/sweep.py")  # imported through padirec.report.ternary
+    dvc_yaml["stages"]["backbone"]["deps"].remove("padirec/objectives/registry.py")  # through padirec.evaluation.protocol
+    assert dependencies.missing_deps(repo, dvc_yaml) == [("backbone", "padirec/objectives/registry.py"),
+                                                         ("evaluate", "padirec/training/sweep.py")]
 
 
 def test_a_folder_covers_the_modules_below_it(repo):

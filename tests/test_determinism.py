@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from padirec import artifacts, config, data, evaluation, generator, sweep, train, workers
+from padirec.data import dataset as data
+from padirec.evaluation import protocol as evaluation
+from padirec.pipeline import artifacts, config, workers
+from padirec.training import generators as generator, sweep, backbone as train
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +74,8 @@ def smoke_pipeline(folder: str, workers: int) -> dict[str, str]:
     under `folder`; the md5 of every file."""
     import yaml
 
-    from padirec import compare, paths, runtime
+    from padirec.comparison import compare
+    from padirec.pipeline import paths, runtime
 
     raw = yaml.safe_load(config.SMOKE_PARAMS.read_text())
     raw["runtime"]["workers"] = workers

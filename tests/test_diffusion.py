@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from padirec.diffusion import (
+from padirec.models.diffusion.model import (
     EMA,
     Diffusion,
     NoiseSchedule,

@@ -1,4 +1,4 @@
-"""Summaries of the evaluation rows (padirec.compare) on hand-made long-format tables."""
+"""Summaries of the evaluation rows (padirec.comparison.compare) on hand-made long-format tables."""
 from __future__ import annotations
 
 import math
@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from padirec import compare
-from padirec.metrics import hypervolume
+from padirec.comparison import compare
+from padirec.evaluation.metrics import hypervolume
 
 W_ACC = [0.0, 0.5, 1.0]
 

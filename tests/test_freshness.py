@@ -116,8 +116,8 @@ def test_the_diffusion_stage_reads_every_training_setting():
     evaluation setting; otherwise editing it would not re-train the generators."""
     import dataclasses
 
-    from padirec.config import DiffusionConfig
-    from padirec.generator import SAMPLING_KEYS
+    from padirec.pipeline.config import DiffusionConfig
+    from padirec.training.generators import SAMPLING_KEYS
 
     stage = PIPELINE["diffusion@paper"]
     listed = {key.split(".", 1)[1] for key in stage["params"] if key.startswith("diffusion.")}
@@ -132,7 +132,7 @@ def test_the_evaluate_stage_reads_every_diffusion_setting_but_the_command_line_s
     """Evaluation passes its validation-chosen scale explicitly; every other diffusion setting matters."""
     import dataclasses
 
-    from padirec.config import DiffusionConfig
+    from padirec.pipeline.config import DiffusionConfig
 
     stage = PIPELINE["evaluate@paper"]
     listed = {key.split(".", 1)[1] for key in stage["params"] if key.startswith("diffusion.")}

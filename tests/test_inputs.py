@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from padirec import artifacts, config, data, generator, io
+from padirec.data import dataset as data
+from padirec.pipeline import artifacts, config, io
+from padirec.training import generators as generator
 
 
 def test_failed_download_says_how_to_provide_the_wheel(tmp_path, monkeypatch):
@@ -109,7 +111,7 @@ def test_generator_must_match_its_backbone_and_objectives_and_be_finite(tmp_path
 
 
 def test_backbone_must_match_its_name_and_be_finite(tmp_path):
-    from padirec.models import build_backbone
+    from padirec.models.backbones import build_backbone
 
     path = tmp_path / "gru4rec.pt"
     model = build_backbone("sasrec", 30, hidden=16, blocks=1, heads=2)

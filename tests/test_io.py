@@ -5,7 +5,7 @@ import numpy as np
 import torch
 import pytest
 
-from padirec import io
+from padirec.pipeline import io
 
 
 def test_atomic_path_keeps_the_old_file_when_writing_fails(tmp_path):
@@ -47,8 +47,9 @@ def test_write_bytes_is_atomic_and_leaves_no_temporary_file(tmp_path):
 def test_checkpoints_are_byte_reproducible(tmp_path):
     """Identical weights give identical bytes whatever the file name (torch names the archive's folder
     after the file it writes), and loading then saving again changes nothing."""
-    from padirec import artifacts, config, generator
-    from padirec.models import build_backbone
+    from padirec.pipeline import artifacts, config
+    from padirec.training import generators as generator
+    from padirec.models.backbones import build_backbone
 
     torch.manual_seed(0)
     model = build_backbone("gru4rec", 40, hidden=16)

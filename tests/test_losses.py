@@ -9,8 +9,8 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from padirec.losses import bpr_softmax_loss, diversity_loss, soft_alpha_dcg
-from padirec.metrics import alpha_dcg
+from padirec.objectives.losses import bpr_softmax_loss, diversity_loss, soft_alpha_dcg
+from padirec.evaluation.metrics import alpha_dcg
 
 INV_LOG2_3 = 1.0 / math.log2(3)  # discount of rank 2: 0.630930
 INV_LOG2_5 = 1.0 / math.log2(5)  # discount of rank 4: 0.430677

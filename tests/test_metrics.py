@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from padirec.metrics import (
+from padirec.evaluation.metrics import (
     alpha_dcg,
     alpha_ndcg,
     genre_coverage,

@@ -17,9 +17,11 @@ import pytest
 import torch
 from ir_measures import Success, nDCG
 
-from padirec import config, evaluation, train
-from padirec.metrics import ranking_metrics
-from padirec.models import apply_adapter
+from padirec.evaluation import protocol as evaluation
+from padirec.pipeline import config
+from padirec.training import backbone as train
+from padirec.evaluation.metrics import ranking_metrics
+from padirec.models.backbones import apply_adapter
 
 ALPHA, K = 0.5, 10
 TOLERANCE = 1e-7  # our means are float32 (epsilon 1.2e-7); the worst case seen is 5.2e-8

@@ -1,4 +1,4 @@
-"""Unit tests for padirec.models (tiny sizes, CPU only)."""
+"""Unit tests for padirec.models.backbones (tiny sizes, CPU only)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from padirec.models import (
+from padirec.models.backbones import (
     ADAPTER_REDUCTION,
     BACKBONES,
     Adapter,

@@ -10,10 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from padirec import config, data, evaluation, objectives, train
-from padirec.losses import bpr_softmax_loss, diversity_loss
-from padirec.metrics import beyond_accuracy_metrics, hypervolume
-from padirec.objectives import ObjectiveBatch, ObjectiveData, long_tail_items, objective_losses
+from padirec.data import dataset as data
+from padirec.evaluation import protocol as evaluation
+from padirec.objectives import registry as objectives
+from padirec.pipeline import config
+from padirec.training import backbone as train
+from padirec.objectives.losses import bpr_softmax_loss, diversity_loss
+from padirec.evaluation.metrics import beyond_accuracy_metrics, hypervolume
+from padirec.objectives.registry import ObjectiveBatch, ObjectiveData, long_tail_items, objective_losses
 
 LN2, LN3 = math.log(2.0), math.log(3.0)
 

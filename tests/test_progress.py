@@ -1,7 +1,7 @@
 """Progress bars reach the stage runner's terminal through a file, and never a notebook's output."""
 from __future__ import annotations
 
-from padirec import progress
+from padirec.pipeline import progress
 
 
 def test_bars_are_off_without_a_progress_channel(monkeypatch, capsys):

@@ -7,7 +7,8 @@ import pytest
 from scipy import stats
 
 from committed import committed_root
-from padirec import readme, replication
+from padirec.comparison import replication
+from padirec.report import readme
 
 
 def test_confidence_interval_is_the_t_interval():
@@ -78,4 +79,4 @@ def test_the_committed_readme_matches_the_committed_results():
     if root is None:
         pytest.skip("not a git checkout: the committed files cannot be read")
     stale = readme.stale_blocks((root / "README.md").read_text(encoding="utf-8"), root)
-    assert stale == [], f"README blocks differ from their files {stale}: run python -m padirec.readme"
+    assert stale == [], f"README blocks differ from their files {stale}: run python -m padirec.report.readme"

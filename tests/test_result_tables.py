@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from padirec import compare
+from padirec.comparison import compare
 
 
 def summaries() -> pd.DataFrame:

@@ -12,8 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from padirec import artifacts, config, data, evaluation, generator, runtime, train
-from padirec.artifacts import AdapterSweep
+from padirec.data import dataset as data
+from padirec.evaluation import protocol as evaluation
+from padirec.pipeline import artifacts, config, runtime
+from padirec.training import generators as generator, backbone as train
+from padirec.pipeline.artifacts import AdapterSweep
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible to torch")
 DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]

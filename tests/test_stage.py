@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from padirec import paths, stage
+from padirec.pipeline import paths, stage
 
 ROOT = paths.repo_root(__file__)
 VENV_BIN = Path(sys.executable).parent
@@ -54,7 +54,7 @@ def test_every_stage_output_persists_so_dvc_never_deletes_it_before_a_run():
                 assert isinstance(entry, dict) and next(iter(entry.values())).get("persist") is True, \
                     f"stage {name}: {entry} lacks `persist: true`"
         expected = f"${{run}} {name}@${{key}}" if per_study else f"${{run}} {name}"
-        assert spec["cmd"] == expected, f"stage {name} must run through padirec.stage"
+        assert spec["cmd"] == expected, f"stage {name} must run through padirec.pipeline.stage"
 
 
 def test_stage_reads_its_notebook_and_outputs_from_dvc_yaml():
@@ -97,7 +97,7 @@ def test_bad_params_value_changes_nothing_and_prints_only_the_validation_message
 
 NOTEBOOK_CELLS = [
     ("params_path = None\noutput_root = None", ["parameters"]),
-    ("from pathlib import Path\nfrom padirec import paths\nout = paths.Paths.for_run(output_root)\n"
+    ("from pathlib import Path\nfrom padirec.pipeline import paths\nout = paths.Paths.for_run(output_root)\n"
      "(out.figures / 'tables').mkdir(parents=True, exist_ok=True)\n"
      "(out.figures / 'tables' / 'result.md').write_text(Path('message.txt').read_text())\n"
      "(out.root / 'data').mkdir(exist_ok=True)\n(out.root / 'data' / 'model.txt').write_text('weights')", []),

@@ -10,7 +10,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from padirec import ternary  # noqa: E402
+from padirec.report import ternary  # noqa: E402
 
 OBJECTIVES = ("acc", "div", "tail")
 LATTICE = [(a / 4, d / 4, (4 - a - d) / 4) for a in range(5) for d in range(5 - a)]

@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from padirec import artifacts, config, data, evaluation, sweep, train
+from padirec.data import dataset as data
+from padirec.evaluation import protocol as evaluation
+from padirec.pipeline import artifacts, config
+from padirec.training import sweep, backbone as train
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +112,7 @@ def test_backbone_round_trip_and_bad_files(backbone, tmp_path):
 
 
 def test_uncached_states_give_the_same_tuning_as_cached(small, backbone):
-    from padirec.bench import UncachedStates
+    from padirec.perf.bench import UncachedStates
 
     model = backbone.model
     histories = torch.as_tensor(small.train.history, dtype=torch.long)

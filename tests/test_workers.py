@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from padirec import workers
+from padirec.pipeline import workers
 
 
 def threads_and_square(value: int) -> tuple[int, int]:
@@ -57,7 +57,7 @@ def test_makespan_gives_each_unit_to_the_first_free_worker():
 
 
 def test_generator_stacks_are_the_fewest_of_at_most_stack_and_near_equal():
-    from padirec.generator import stack_groups
+    from padirec.training.generators import stack_groups
 
     assert stack_groups(10, 9) == [range(0, 5), range(5, 10)]
     assert stack_groups(18, 9) == [range(0, 9), range(9, 18)]
@@ -69,7 +69,7 @@ def test_generator_stacks_are_the_fewest_of_at_most_stack_and_near_equal():
 def test_a_stage_on_more_workers_keeps_its_serial_part_and_shortens_each_phase():
     import pandas as pd
 
-    from padirec import costmodel
+    from padirec.perf import costmodel
 
     units = pd.DataFrame({"phase": ["a"] * 4 + ["b"] * 2, "unit": [0, 1, 2, 3, 0, 1], "seconds": [2, 2, 2, 2, 5, 5]})
     # Measured on 2 workers: phase a 4 s, phase b 5 s, so 100 - 9 = 91 s ran outside the units.
