@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from padirec.data import dataset as data
+from padirec.data import dataset as data, sources
 from padirec.pipeline import config, paths
 
 
@@ -14,7 +14,7 @@ def repo():
 
 @pytest.fixture(scope="session")
 def raw_files(repo):
-    return data.fetch_raw(config.DataConfig(), repo / "data" / "raw")
+    return sources.fetch_raw(config.DataConfig(), repo / "data" / "raw")
 
 
 @pytest.fixture(scope="session")

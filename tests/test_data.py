@@ -1,4 +1,4 @@
-"""padirec.data.dataset on the real MovieLens-100K."""
+"""padirec.data.dataset on the real MovieLens-100K (the raw files: test_data_sources.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from padirec.data import dataset as data
+from padirec.data import dataset as data, sources
 from padirec.pipeline import config
 
 
@@ -93,49 +93,14 @@ def test_same_seed_gives_identical_files_and_round_trips(raw_files, tmp_path):
     assert loaded.n_users == other_seed.n_users and loaded.user_attributes["age"][1] == other_seed.user_attributes["age"][1]
 
 
-def test_unknown_data_set_name_is_a_clear_error(tmp_path):
-    with pytest.raises(data.DataError, match="unknown data set data.name = 'ml-10k'.*ml-100k"):
-        data.fetch_raw(config.DataConfig(name="ml-10k"), tmp_path)
-
-
 def test_k_core_that_leaves_no_users(raw_files):
-    with pytest.raises(data.DataError, match="prepare.k_core = 1000 leaves no users"):
+    with pytest.raises(sources.DataError, match="prepare.k_core = 1000 leaves no users"):
         data.prepare_dataset(raw_files, config.DataConfig(), config.PrepareConfig(k_core=1000))
 
 
 def test_more_negatives_than_the_catalogue(raw_files):
-    with pytest.raises(data.DataError, match="prepare.eval_negatives = 5000 is larger than"):
+    with pytest.raises(sources.DataError, match="prepare.eval_negatives = 5000 is larger than"):
         data.prepare_dataset(raw_files, config.DataConfig(), config.PrepareConfig(eval_negatives=5000))
-
-
-def test_wheel_dropped_by_hand_is_used_and_checked(repo, tmp_path):
-    wheel = repo / "data" / "raw" / data.BUILTIN_SOURCES["ml-100k"].wheel
-    shutil.copy(wheel, tmp_path / wheel.name)
-    raw = data.fetch_raw(config.DataConfig(), tmp_path)
-    assert "used the wheel found at" in raw.how and raw.inter.exists()
-    again = data.fetch_raw(config.DataConfig(), tmp_path)
-    assert "already extracted" in again.how
-
-
-def test_corrupt_wheel_fails_before_extracting(repo, tmp_path):
-    wheel = repo / "data" / "raw" / data.BUILTIN_SOURCES["ml-100k"].wheel
-    corrupt = bytearray(wheel.read_bytes())
-    corrupt[1000] ^= 0xFF
-    (tmp_path / wheel.name).write_bytes(bytes(corrupt))
-    with pytest.raises(data.DataError, match="checksum mismatch for .*recbole-1.2.1-py3-none-any.whl"):
-        data.fetch_raw(config.DataConfig(), tmp_path)
-    assert not (tmp_path / "ml-100k").exists() or not any((tmp_path / "ml-100k").iterdir())
-
-
-def test_corrupt_extracted_file_is_named(raw_files, tmp_path):
-    folder = tmp_path / "ml-100k"
-    folder.mkdir()
-    for path in (raw_files.inter, raw_files.item, raw_files.user):
-        shutil.copy(path, folder / path.name)
-    with open(folder / "ml-100k.item", "a") as handle:
-        handle.write("9999\tExtra\t2000\tDrama\n")
-    with pytest.raises(data.DataError, match="checksum mismatch for .*ml-100k.item"):
-        data.fetch_raw(config.DataConfig(), tmp_path)
 
 
 def test_any_atomic_data_set_by_name(raw_files, tmp_path):
@@ -146,11 +111,11 @@ def test_any_atomic_data_set_by_name(raw_files, tmp_path):
     (folder / "mini.inter").write_text("\n".join(lines[:20001]) + "\n")
     shutil.copy(raw_files.item, folder / "mini.item")
     cfg = config.DataConfig(name="mini", user_attributes=[])
-    raw = data.fetch_raw(cfg, tmp_path)
+    raw = sources.fetch_raw(cfg, tmp_path)
     assert raw.user is None and "local files" in raw.how
     mini = data.prepare_dataset(raw, cfg, config.PrepareConfig())
     assert 0 < mini.n_users <= 943 and mini.name == "mini"
-    with pytest.raises(data.DataError, match="data.user_attributes"):
+    with pytest.raises(sources.DataError, match="data.user_attributes"):
         data.prepare_dataset(raw, config.DataConfig(name="mini"), config.PrepareConfig())
 
 
@@ -161,12 +126,5 @@ def test_missing_category_column_names_the_key(raw_files, tmp_path):
     item_lines = raw_files.item.read_text().splitlines()
     (folder / "nogenre.item").write_text("\n".join("\t".join(line.split("\t")[:3]) for line in item_lines) + "\n")
     cfg = config.DataConfig(name="nogenre", user_attributes=[])
-    with pytest.raises(data.DataError, match="no column 'class' .*data.columns.category"):
-        data.prepare_dataset(data.fetch_raw(cfg, tmp_path), cfg, config.PrepareConfig())
-
-
-def test_missing_item_file(tmp_path):
-    (tmp_path / "lonely").mkdir()
-    (tmp_path / "lonely" / "lonely.inter").write_text("user_id:token\titem_id:token\n")
-    with pytest.raises(FileNotFoundError, match="lonely.item is missing"):
-        data.fetch_raw(config.DataConfig(name="lonely"), tmp_path)
+    with pytest.raises(sources.DataError, match="no column 'class' .*data.columns.category"):
+        data.prepare_dataset(sources.fetch_raw(cfg, tmp_path), cfg, config.PrepareConfig())

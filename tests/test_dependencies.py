@@ -14,7 +14,7 @@ def test_every_stage_lists_every_module_its_notebook_imports(repo):
 def test_a_module_removed_from_a_stage_is_named_with_its_stage(repo):
     dvc_yaml = yaml.safe_load((repo / "dvc.yaml").read_text())
     dvc_yaml["stages"]["evaluate"]["do"]["deps"].remove("padirec/training/sweep.py")  # imported through padirec.report.ternary
-    dvc_yaml["stages"]["backbone"]["deps"].remove("padirec/objectives/registry.py")  # through padirec.evaluation.protocol
+    dvc_yaml["stages"]["backbone"]["deps"].remove("padirec/objectives/registry.py")  # through padirec.training.backbone
     assert dependencies.missing_deps(repo, dvc_yaml) == [("backbone", "padirec/objectives/registry.py"),
                                                          ("evaluate", "padirec/training/sweep.py")]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from padirec.data import dataset as data
+from padirec.data import dataset as data, sources
 from padirec.evaluation import protocol as evaluation
 from padirec.pipeline import artifacts, config, workers
 from padirec.training import generators as generator, sweep, backbone as train
@@ -84,7 +84,7 @@ def smoke_pipeline(folder: str, workers: int) -> dict[str, str]:
     cfg = config.config_from_dict(raw).for_study("paper")
     device = runtime.setup(cfg.runtime)
     out = paths.Paths(Path(folder), "paper")
-    dataset = data.prepare_dataset(data.fetch_raw(cfg.data, paths.repo_root(__file__) / "data" / "raw"), cfg.data,
+    dataset = data.prepare_dataset(sources.fetch_raw(cfg.data, paths.repo_root(__file__) / "data" / "raw"), cfg.data,
                                    cfg.prepare)
     dataset.save(out.dataset)
     valid = evaluation.EvaluationSet.from_split(dataset, dataset.valid)

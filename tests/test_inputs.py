@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from padirec.data import dataset as data
+from padirec.data import dataset as data, sources
 from padirec.pipeline import artifacts, config, io
 from padirec.training import generators as generator
 
@@ -17,9 +17,9 @@ def test_failed_download_says_how_to_provide_the_wheel(tmp_path, monkeypatch):
     def offline(*args, **kwargs):
         return subprocess.CompletedProcess(args, 1, "", "ERROR: Could not find a version (network unreachable)")
 
-    monkeypatch.setattr(data.subprocess, "run", offline)
-    with pytest.raises(data.DataError, match=r"could not download recbole==1.2.1.*network unreachable.*put it in"):
-        data.fetch_raw(config.DataConfig(), tmp_path)
+    monkeypatch.setattr(sources.subprocess, "run", offline)
+    with pytest.raises(sources.DataError, match=r"could not download recbole==1.2.1.*network unreachable.*put it in"):
+        sources.fetch_raw(config.DataConfig(), tmp_path)
     assert not (tmp_path / "recbole-1.2.1-py3-none-any.whl").exists()
 
 
@@ -133,12 +133,12 @@ def test_backbone_must_match_its_name_and_be_finite(tmp_path):
 
 def test_eval_negatives_above_the_unrated_items_names_the_largest_that_works(raw_files):
     smoke = config.PrepareConfig(max_users=150)
-    with pytest.raises(data.DataError) as error:
+    with pytest.raises(sources.DataError) as error:
         data.prepare_dataset(raw_files, config.DataConfig(), dataclasses.replace(smoke, eval_negatives=5000))
     message = str(error.value)
     largest = int(message.split("the largest value that works is ")[1].split(":")[0])
     assert "prepare.eval_negatives = 5000" in message and "set prepare.eval_negatives to at most" in message
     prepared = data.prepare_dataset(raw_files, config.DataConfig(), dataclasses.replace(smoke, eval_negatives=largest))
     assert prepared.test.negatives.shape[1] == largest
-    with pytest.raises(data.DataError, match=f"prepare.eval_negatives = {largest + 1} is larger"):
+    with pytest.raises(sources.DataError, match=f"prepare.eval_negatives = {largest + 1} is larger"):
         data.prepare_dataset(raw_files, config.DataConfig(), dataclasses.replace(smoke, eval_negatives=largest + 1))

@@ -1,4 +1,4 @@
-"""Raw data in the RecBole atomic-file format, and its preparation for sequential recommendation.
+"""The preparation of the raw atomic files (padirec.data.sources) for sequential recommendation.
 
 The steps follow the ReChorus protocol the authors used (PAPER.md):
 ratings >= `prepare.min_rating` are positives; iterative k-core on users and items; each user's
@@ -10,164 +10,15 @@ negatives per evaluation user, sampled by seed among items the user never rated 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
-import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from padirec.data.sources import DataError, RawFiles, read_atomic
 from padirec.pipeline.config import DataConfig, PrepareConfig
-from padirec.pipeline.io import load_npz, save_npz, sha256_of
-
-
-class DataError(ValueError):
-    """The raw data or the preparation settings cannot produce a data set."""
-
-
-@dataclass(frozen=True)
-class WheelSource:
-    """A data set shipped inside a PyPI wheel, fetched with `pip download --no-deps`."""
-
-    requirement: str
-    wheel: str
-    wheel_sha256: str
-    member_dir: str
-    file_sha256: dict[str, str]
-
-
-# MovieLens-100K as RecBole 1.2.1 ships it; checksums taken from that wheel.
-BUILTIN_SOURCES = {
-    "ml-100k": WheelSource(
-        requirement="recbole==1.2.1",
-        wheel="recbole-1.2.1-py3-none-any.whl",
-        wheel_sha256="9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407",
-        member_dir="recbole/dataset_example/ml-100k/",
-        file_sha256={
-            "inter": "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff",
-            "item": "51d7cdf777ce5c0f5b32c1d947a4a81fe07d75e78abbe761e0cd4d0756064532",
-            "user": "4f670007d9cfbeb9807e757209af1555b9bcc186bde25e767f67cb67c6dd5972",
-        },
-    )
-}
-
-
-@dataclass(frozen=True)
-class RawFiles:
-    inter: Path
-    item: Path
-    user: Path | None
-    how: str  # one sentence on where the files came from, for the notebook to show
-
-
-# ---------------------------------------------------------------------------------------------
-# Fetching
-
-
-def fetch_raw(config: DataConfig, raw_dir: Path) -> RawFiles:
-    """Locate (and for built-in sources download, verify and extract) the atomic files."""
-    folder = raw_dir / config.name
-    source = BUILTIN_SOURCES.get(config.name)
-    if source is None:
-        return _local_files(config.name, folder)
-    files = {kind: folder / f"{config.name}.{kind}" for kind in source.file_sha256}
-    if all(path.exists() for path in files.values()):
-        for kind, path in files.items():
-            _verify(path, source.file_sha256[kind], f"delete {folder} to extract it again from the wheel")
-        return RawFiles(files["inter"], files["item"], files["user"], f"using the files already extracted in {folder}")
-    wheel = raw_dir / source.wheel
-    if wheel.exists():
-        how = f"used the wheel found at {wheel} (no download)"
-    else:
-        _download_wheel(source, raw_dir)
-        how = f"downloaded {source.requirement} with pip into {wheel}"
-    _verify(wheel, source.wheel_sha256, f"delete {wheel} and re-run to download it again")
-    _extract(wheel, source, config.name, folder)
-    return RawFiles(files["inter"], files["item"], files["user"], f"{how}; extracted {config.name} to {folder}")
-
-
-def _local_files(name: str, folder: Path) -> RawFiles:
-    inter, item, user = (folder / f"{name}.{kind}" for kind in ("inter", "item", "user"))
-    if not folder.exists():
-        raise DataError(
-            f"unknown data set data.name = '{name}': the built-in ones are {', '.join(BUILTIN_SOURCES)}; "
-            f"for your own data set put {name}.inter and {name}.item (RecBole atomic format) in {folder}/."
-        )
-    for required in (inter, item):
-        if not required.exists():
-            raise FileNotFoundError(f"{required} is missing: data set '{name}' needs {inter.name} and {item.name} in {folder}/.")
-    return RawFiles(inter, item, user if user.exists() else None, f"using the local files in {folder}")
-
-
-def _verify(path: Path, expected: str, fix: str) -> None:
-    actual = sha256_of(path)
-    if actual != expected:
-        raise DataError(f"checksum mismatch for {path}: sha256 {actual}, expected {expected}. The file is corrupt or not the expected release; {fix}.")
-
-
-def _download_wheel(source: WheelSource, raw_dir: Path) -> None:
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=raw_dir, prefix=".download-") as scratch:
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                   "--disable-pip-version-check", "-q", "-d", scratch, source.requirement]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-        downloaded = Path(scratch) / source.wheel
-        if result.returncode != 0 or not downloaded.exists():
-            raise DataError(
-                f"could not download {source.requirement} from the package index "
-                f"({result.stderr.strip()[-400:] or 'no wheel produced'}). Without registry access, fetch "
-                f"{source.wheel} on another machine (`pip download --no-deps {source.requirement}`) and put it in {raw_dir}/; "
-                "the stage then uses it without downloading."
-            )
-        shutil.move(downloaded, raw_dir / source.wheel)
-
-
-def _extract(wheel: Path, source: WheelSource, name: str, folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(wheel) as archive:
-        for kind, expected in source.file_sha256.items():
-            target = folder / f"{name}.{kind}"
-            temporary = target.with_name(f".{target.name}.tmp")
-            with archive.open(f"{source.member_dir}{name}.{kind}") as member, open(temporary, "wb") as out:
-                shutil.copyfileobj(member, out)
-            _verify(temporary, expected, f"the wheel {wheel} is damaged; delete it and re-run")
-            temporary.replace(target)
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading atomic files
-
-
-def read_atomic(path: Path) -> pd.DataFrame:
-    """A RecBole atomic file as strings, with the `:type` suffixes stripped from the header."""
-    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, quoting=3)
-    frame.columns = [column.split(":")[0] for column in frame.columns]
-    return frame
-
-
-def _require_columns(frame: pd.DataFrame, path: Path, wanted: dict[str, str]) -> None:
-    for key, column in wanted.items():
-        if column not in frame.columns:
-            raise DataError(
-                f"{path} has no column '{column}' (params key data.columns.{key}); its columns are "
-                f"{', '.join(frame.columns)}. Set data.columns.{key} to the right one."
-            )
-
-
-def _id_order(tokens: pd.Series) -> np.ndarray:
-    """Sorted unique ids: numerically when every id is a number, else as text."""
-    unique = tokens.unique()
-    if all(token.isdigit() for token in unique):
-        return np.array(sorted(unique, key=int))
-    return np.array(sorted(unique))
-
-
-# ---------------------------------------------------------------------------------------------
-# The prepared data set
+from padirec.pipeline.io import load_npz, save_npz
 
 
 @dataclass
@@ -331,6 +182,23 @@ def prepare_dataset(raw: RawFiles, data: DataConfig, prepare: PrepareConfig) -> 
     )
 
 
+def _require_columns(frame: pd.DataFrame, path: Path, wanted: dict[str, str]) -> None:
+    for key, column in wanted.items():
+        if column not in frame.columns:
+            raise DataError(
+                f"{path} has no column '{column}' (params key data.columns.{key}); its columns are "
+                f"{', '.join(frame.columns)}. Set data.columns.{key} to the right one."
+            )
+
+
+def _id_order(tokens: pd.Series) -> np.ndarray:
+    """Sorted unique ids: numerically when every id is a number, else as text."""
+    unique = tokens.unique()
+    if all(token.isdigit() for token in unique):
+        return np.array(sorted(unique, key=int))
+    return np.array(sorted(unique))
+
+
 def k_core(interactions: pd.DataFrame, k: int) -> pd.DataFrame:
     """Repeatedly drop users and items with fewer than k interactions until none is left."""
     while True:
@@ -406,49 +274,3 @@ def _user_attributes(raw: RawFiles, data: DataConfig, user_ids: np.ndarray) -> d
     _require_columns(users, raw.user, {f"user_attributes ({name})": name for name in data.user_attributes})
     table = users.drop_duplicates(data.columns.user).set_index(data.columns.user).reindex(user_ids)
     return {name: np.concatenate([[""], table[name].fillna("").to_numpy(str)]).astype(str) for name in data.user_attributes}
-
-
-# ---------------------------------------------------------------------------------------------
-# Statistics
-
-
-def summary_table(dataset: Dataset) -> pd.DataFrame:
-    """Users, items, interactions and density at each preparation step."""
-    meta = dataset.meta
-    final = {"users": dataset.n_users, "items": dataset.n_items, "interactions": len(dataset.sequence_items)}
-    rows = [
-        ("raw ratings", meta["raw"]),
-        (f"positives (rating >= {meta['min_rating']:g})", meta["positives"]),
-        (f"{meta['k_core']}-core (prepared)", final),
-    ]
-    table = pd.DataFrame([{"step": step, **counts} for step, counts in rows]).set_index("step")
-    table["density"] = (table["interactions"] / (table["users"] * table["items"])).round(4)
-    return table
-
-
-def split_table(dataset: Dataset) -> pd.DataFrame:
-    """Examples per split and per-user sequence length quantiles."""
-    lengths = np.diff(dataset.sequence_start)[1:]
-    quantiles = np.quantile(lengths, [0.0, 0.25, 0.5, 0.75, 0.9, 1.0])
-    rows = {
-        "train examples": len(dataset.train), "validation users": len(dataset.valid), "test users": len(dataset.test),
-        "negatives per evaluation user": dataset.test.negatives.shape[1],
-        "categories (genres)": len(dataset.category_names),
-        "history length used": dataset.train.history.shape[1],
-        **{f"positives per user, q{q}": float(v) for q, v in zip([0, 25, 50, 75, 90, 100], quantiles)},
-    }
-    return pd.DataFrame({"value": rows}).rename_axis("quantity")
-
-
-def category_table(dataset: Dataset) -> pd.DataFrame:
-    """Items and positive interactions per category (an item counts once per category)."""
-    per_item = dataset.item_categories[1:].sum(axis=0)
-    per_interaction = dataset.item_categories[dataset.sequence_items].sum(axis=0)
-    return (pd.DataFrame({"category": dataset.category_names, "items": per_item, "interactions": per_interaction})
-            .sort_values("interactions", ascending=False, kind="stable").reset_index(drop=True))
-
-
-def data_metrics(dataset: Dataset) -> dict:
-    """The `data` entry of the metrics file."""
-    return {"users": dataset.n_users, "items": dataset.n_items, "interactions": int(len(dataset.sequence_items)),
-            "train_examples": len(dataset.train), "categories": int(len(dataset.category_names))}

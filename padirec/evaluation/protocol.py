@@ -13,8 +13,8 @@ import torch
 from torch import Tensor
 
 from padirec.data.dataset import Dataset, Split
+from padirec.data.statistics import item_counts, long_tail_items, user_groups
 from padirec.evaluation.metrics import beyond_accuracy_metrics, ideal_alpha_dcg_prefixes, ranking_metrics
-from padirec.objectives.registry import item_counts, long_tail_items, user_groups
 from padirec.models.backbones import SequentialRecommender
 
 KS = (5, 10, 20)
@@ -64,7 +64,7 @@ class EvaluationSet:
 
     @classmethod
     def from_split(cls, dataset: Dataset, split: Split, grouping: str = "gender") -> "EvaluationSet":
-        """The split's tensors; `grouping` (padirec.objectives.registry.GROUPINGS) splits its users in two for the
+        """The split's tensors; `grouping` (padirec.data.statistics.GROUPINGS) splits its users in two for the
         fairness metrics."""
         users = split.user
         target = torch.as_tensor(split.target, dtype=torch.long)

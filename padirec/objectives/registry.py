@@ -23,13 +23,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from padirec.data.statistics import item_counts, user_groups
 from padirec.objectives.losses import bpr_softmax_loss, diversity_loss
 
 __all__ = ["Objective", "OBJECTIVES", "ObjectiveBatch", "ObjectiveData", "register", "objective_losses",
-           "objective_data", "item_counts", "long_tail_items", "user_groups", "GROUPINGS", "metric_of"]
+           "objective_data", "metric_of"]
 
 MAX_WEIGHT, MIN_WEIGHT = 0.9, 0.1  # the authors' fairness mix of the worse and the better group's loss
-HEAD_SHARE = 0.2  # the head: the most-interacted 20% of the catalogue; the rest is the long tail
 
 
 @dataclass(frozen=True)
@@ -143,61 +143,6 @@ def objective_losses(batch: ObjectiveBatch, objectives: list[str]) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- the data objectives read
-
-
-def item_counts(dataset) -> np.ndarray:
-    """Training interactions per item id [n_items + 1]: training targets and each user's first item
-    (which appears only in histories); 0 for the padding id."""
-    counts = np.bincount(dataset.train.target, minlength=dataset.n_items + 1).astype(np.float64)
-    counts += np.bincount(dataset.sequence_items[dataset.sequence_start[1:-1]], minlength=dataset.n_items + 1)
-    counts[0] = 0
-    return counts
-
-
-def long_tail_items(counts: np.ndarray, head_share: float = HEAD_SHARE) -> np.ndarray:
-    """bool [n_items + 1]: items outside the head, the ceil(head_share * n_items) most-interacted items
-    (ties by lower id); the padding id is not in the tail."""
-    n_items = len(counts) - 1
-    head_size = int(np.ceil(head_share * n_items))
-    order = np.argsort(-counts[1:], kind="stable") + 1
-    tail = np.ones(len(counts), dtype=bool)
-    tail[0] = False
-    tail[order[:head_size]] = False
-    return tail
-
-
-def _gender_groups(dataset) -> np.ndarray:
-    if "gender" not in dataset.user_attributes:
-        raise ValueError("fairness groups by gender need the .user attribute gender: add gender to "
-                         "data.user_attributes and re-run the prepare stage, or use groups: activity.")
-    gender = dataset.user_attributes["gender"]
-    values, counts = np.unique(gender[1:], return_counts=True)
-    if len(values) != 2:
-        raise ValueError(f"fairness groups by gender need exactly two values, found {list(values)}.")
-    minority = values[np.argmin(counts)]
-    return np.where(gender == minority, 0, 1)
-
-
-def _activity_groups(dataset, active_share: float = HEAD_SHARE) -> np.ndarray:
-    """0 for the most active `active_share` of users by training examples (as in user-oriented fairness
-    work), 1 for the rest."""
-    examples = np.bincount(dataset.train.user, minlength=dataset.n_users + 1)[1:]
-    active = np.argsort(-examples, kind="stable")[:int(np.ceil(active_share * dataset.n_users))] + 1
-    groups = np.ones(dataset.n_users + 1, dtype=np.int64)
-    groups[active] = 0
-    return groups
-
-
-GROUPINGS = {"gender": _gender_groups, "activity": _activity_groups}
-
-
-def user_groups(dataset, grouping: str = "gender") -> np.ndarray:
-    """int [n_users + 1]: 0 for the smaller group (women; the most active users), 1 for the other."""
-    if grouping not in GROUPINGS:
-        raise ValueError(f"unknown user grouping {grouping!r}; known: {', '.join(GROUPINGS)}.")
-    groups = np.asarray(GROUPINGS[grouping](dataset), dtype=np.int64)
-    groups[0] = 1
-    return groups
 
 
 def objective_data(dataset, objectives: list[str], grouping: str = "gender",
