@@ -29,7 +29,7 @@ import torch
 
 from padirec.pipeline.config import Config
 from padirec.data.dataset import Dataset
-from padirec.models.diffusion.model import train_diffusion
+from padirec.training.diffusion import train_diffusion
 from padirec.evaluation.protocol import KS
 from padirec.training.generators import build_diffusion
 from padirec.evaluation.metrics import ranking_metrics

@@ -19,7 +19,10 @@ from torch import Tensor
 from padirec.pipeline.artifacts import (AdapterSweep, check_finite, check_made_for, cpu_state, load_payload, load_state,
                                save_payload)
 from padirec.pipeline.config import DiffusionConfig
-from padirec.models.diffusion.model import Diffusion, NoiseSchedule, ParameterDenoiser, train_diffusion, train_diffusion_stack
+from padirec.models.diffusion.denoiser import ParameterDenoiser
+from padirec.models.diffusion.model import Diffusion
+from padirec.models.diffusion.schedule import NoiseSchedule
+from padirec.training.diffusion import train_diffusion, train_diffusion_stack
 from padirec.pipeline.workers import run_units
 
 if TYPE_CHECKING:
