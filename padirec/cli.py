@@ -29,6 +29,7 @@ from padirec.evaluation import protocol as evaluation
 from padirec.pipeline import artifacts, config, paths, runtime
 from padirec.pipeline.io import load_npz, save_npz
 from padirec.models.backbones import BACKBONES, apply_adapter
+from padirec.objectives import requirements
 
 
 class UsageError(Exception):
@@ -47,7 +48,7 @@ def parse_weights(text: str, objectives: list[str]) -> np.ndarray:
         weights = [float(part) for part in text.split(",")]
     except ValueError:
         raise UsageError(f"--weights {text!r}: give {len(objectives)} comma-separated numbers, e.g. 0.3,0.7") from None
-    problem = config.requirement_problem(weights, len(objectives))
+    problem = requirements.problem(weights, len(objectives))
     if problem is not None:
         raise UsageError(f"--weights {text!r} ({', '.join(objectives)}): {problem}")
     return np.array(weights, dtype=np.float64)
@@ -74,7 +75,7 @@ def _context(args) -> tuple[paths.Paths, config.Config]:
         raise UsageError(f"--root {args.root}: {output_root} is not a folder; pass the output root holding data/ "
                          "(default: the repository root).")
     try:  # the study's objectives, seeds and grids: its generators live under data/generator/<study>/
-        cfg = cfg.for_study(args.study)
+        args.study_config = cfg.study(args.study)
     except ValueError:
         raise UsageError(f"--study {args.study!r}: unknown; {args.params} defines {', '.join(cfg.studies)}.") from None
     _check_numbers(args, cfg)
@@ -148,16 +149,17 @@ def _load_backbone(out: paths.Paths, name: str, dataset: data.Dataset, device: t
 
 
 def _generate(out: paths.Paths, args, cfg: config.Config, weights: np.ndarray) -> tuple[torch.Tensor, float]:
+    from padirec.methods.generated import generate
     from padirec.training.generators import Generator
 
     # The generator of the first sweep seed serves; the others exist for the evaluation's replicates.
-    model = Generator.load(out.generator(args.backbone, cfg.sweep.seeds[0]), cfg.diffusion, backbone=args.backbone,
-                           objectives=cfg.sweep.objectives, device=args.torch_device)
+    model = Generator.load(out.generator(args.backbone, args.study_config.seeds[0]), cfg.diffusion, backbone=args.backbone,
+                           objectives=args.study_config.objectives, device=args.torch_device)
     if args.steps is not None and args.steps > model.config.steps:
         raise UsageError(f"--steps {args.steps}: the generator was trained with {model.config.steps} diffusion steps; "
                          f"give at most {model.config.steps}.")
     started = time.perf_counter()
-    adapter = model.generate(weights[None], guidance=args.guidance, steps=args.steps, seed=args.seed)[0]
+    adapter = generate(model, weights[None], args.guidance, [args.seed], steps=args.steps)[0, 0]
     seconds = time.perf_counter() - started
     if not bool(torch.isfinite(adapter).all()):
         raise UsageError(f"--guidance {args.guidance}: the generated adapter holds NaN or inf; use a smaller guidance "
@@ -173,30 +175,30 @@ def _save_adapter(path: Path, adapter: torch.Tensor, backbone: str, objectives: 
 
 def cmd_generate(args) -> dict:
     out, cfg = _context(args)
-    weights = parse_weights(args.weights, cfg.sweep.objectives)
+    weights = parse_weights(args.weights, args.study_config.objectives)
     target = _check_output(args.out, out)
     adapter, seconds = _generate(out, args, cfg, weights)
-    _save_adapter(target, adapter, args.backbone, cfg.sweep.objectives, args.weights, "generated")
+    _save_adapter(target, adapter, args.backbone, args.study_config.objectives, args.weights, "generated")
     return {"out": args.out, "parameters": adapter.numel(), "generate_ms": round(seconds * 1000, 1)}
 
 
 def cmd_tune(args) -> dict:
+    from padirec.methods.retrain import retrain
     from padirec.objectives.registry import objective_data
-    from padirec.training.backbone import tune_adapters, tuning_tensors
+    from padirec.training.adapters import TuningSet
 
     out, cfg = _context(args)
-    weights = parse_weights(args.weights, cfg.sweep.objectives)
+    weights = parse_weights(args.weights, args.study_config.objectives)
     target = _check_output(args.out, out)
     dataset = _load_dataset(out)
     model = _load_backbone(out, args.backbone, dataset, args.torch_device)
-    states, targets, categories = tuning_tensors(model, dataset)
-    data_needed = objective_data(dataset, cfg.sweep.objectives, cfg.sweep.fair_groups, args.torch_device)
-    run = tune_adapters(model, states, targets, categories, weights[None], cfg.sweep, args.seed, progress=False,
-                        data=data_needed)
+    objectives = args.study_config.objectives
+    tuning = TuningSet.of(model, dataset, objective_data(dataset, objectives, cfg.sweep.fair_groups, args.torch_device))
+    run = retrain(tuning, weights[None], cfg.sweep, args.seed, objectives)
     adapter = torch.as_tensor(run.checkpoints[0, -1])
     if not bool(torch.isfinite(adapter).all()):
         raise ValueError(f"tuning diverged (NaN or inf in the adapter); lower sweep.lr ({cfg.sweep.lr:g}) in {args.params}.")
-    _save_adapter(target, adapter, args.backbone, cfg.sweep.objectives, args.weights, "tuned")
+    _save_adapter(target, adapter, args.backbone, args.study_config.objectives, args.weights, "tuned")
     return {"out": args.out, "parameters": adapter.numel(), "tune_s": round(run.seconds, 2)}
 
 
@@ -235,7 +237,7 @@ def cmd_evaluate(args) -> dict:
     out, cfg = _context(args)
     dataset = _load_dataset(out)
     model = _load_backbone(out, args.backbone, dataset, args.torch_device)
-    adapter = _load_adapter(Path(args.adapter), args.backbone, cfg.sweep.objectives, model.adapter_vector().numel())
+    adapter = _load_adapter(Path(args.adapter), args.backbone, args.study_config.objectives, model.adapter_vector().numel())
     test = evaluation.EvaluationSet.from_split(dataset, dataset.test, cfg.sweep.fair_groups)
     states = apply_adapter(evaluation.backbone_states(model, test.history), adapter.to(args.torch_device))
     metrics = evaluation.evaluate_states(model, states, test)
@@ -255,7 +257,7 @@ def _user_index(dataset: data.Dataset, user: str) -> int:
 
 def cmd_recommend(args) -> dict:
     out, cfg = _context(args)
-    weights = parse_weights(args.weights, cfg.sweep.objectives)
+    weights = parse_weights(args.weights, args.study_config.objectives)
     dataset = _load_dataset(out)
     user = _user_index(dataset, args.user)
     consumed = np.unique(dataset.sequence(user))

@@ -1,0 +1,1 @@
+"""Comparison: every method over one study, its summaries and tables, and the replicated statistics."""

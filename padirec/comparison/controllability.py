@@ -15,7 +15,7 @@ adapter's metrics) and controllability.png (each third objective's metric agains
 from __future__ import annotations
 
 import argparse
-import itertools
+import dataclasses
 import sys
 
 import numpy as np
@@ -23,39 +23,33 @@ import pandas as pd
 
 from padirec.data import dataset as data
 from padirec.evaluation import protocol as evaluation
-from padirec.objectives import registry as objectives
+from padirec.objectives import registry as objectives, requirements
 from padirec.pipeline import artifacts, config, io, paths, runtime
 from padirec.report import figures as report
-from padirec.training import sweep, backbone as train
+from padirec.training import adapters, sweep
 
 CANDIDATES = {"gender": ("fair", "fair_gap", "tail"), "activity": ("fair", "fair_gap")}  # tail has no groups
 SEEDS = (0, 1)
 
 
-def simplex_lattice(objectives_count: int, divisions: int) -> np.ndarray:
-    """Every requirement vector whose weights are multiples of 1 / divisions, first weight descending."""
-    points = [c for c in itertools.product(range(divisions + 1), repeat=objectives_count) if sum(c) == divisions]
-    return np.array(sorted(points, reverse=True), dtype=np.float64) / divisions
-
-
 def measure(cfg: config.Config, out: paths.Paths, device, seeds=SEEDS, candidates=CANDIDATES) -> pd.DataFrame:
     """Test metrics of every lattice adapter, per grouping, backbone, third objective and seed."""
     dataset = data.Dataset.load(out.dataset)
-    weights = simplex_lattice(3, 4)
+    weights = requirements.lattice(3, 4)
     rows = []
     for grouping, thirds in candidates.items():
         test = evaluation.EvaluationSet.from_split(dataset, dataset.test, grouping)
         for name in cfg.backbone.names:
             model, _ = artifacts.load_backbone(out.backbone(name), name, device)
-            states, targets, categories = train.tuning_tensors(model, dataset)
             test_states = evaluation.backbone_states(model, test.history)
+            tuning = adapters.TuningSet.of(model, dataset)
             for third in thirds:
                 listed = ["acc", "div", third]
                 needed = objectives.objective_data(dataset, listed, grouping, device)
                 for seed in seeds:
-                    run = train.tune_adapters(model, states, targets, categories, weights, cfg.sweep, seed, listed,
-                                              progress=False, data=needed)
-                    metrics = train.evaluate_adapters(model, test_states, run.checkpoints[:, -1], test)
+                    run = adapters.tune_adapters(dataclasses.replace(tuning, data=needed), weights, cfg.sweep,
+                                                 seed, listed, progress=False)
+                    metrics = adapters.evaluate_adapters(model, test_states, run.checkpoints[:, -1], test)
                     rows += [{"grouping": grouping, "backbone": name, "third": third, "seed": seed,
                               "w_acc": w[0], "w_div": w[1], "w_third": w[2], **m} for w, m in zip(weights, metrics)]
                 print(f"{grouping} {name} {third}: done", file=sys.stderr, flush=True)

@@ -13,16 +13,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from padirec.methods.registry import TABLE_ORDER, label
+
 LEVEL = 0.95
 SIGNIFICANCE = 0.05
 LOWER_IS_BETTER = {"rel_gap_unseen", "rel_gap_near_ends", "rel_gap_middle", "monotonicity_violations"}
 METRIC_NAMES = {"hv": "hypervolume", "rel_gap_unseen": "gap to Retrain at the unseen requirements",
                 "rel_gap_near_ends": "gap to Retrain near the ends of the simplex",
                 "rel_gap_middle": "gap to Retrain in the middle of the simplex"}
-METHOD_NAMES = {"padirec": "PaDiRec", "padirec_noguidance": "PaDiRec without guidance",
-                "padirec_mean": "PaDiRec, mean of its samples", "retrain": "Retrain", "nearest": "Nearest",
-                "nearest_noise": "Nearest + noise", "interpolate": "Interpolate", "soup": "Soup",
-                "hypernetwork": "Hypernetwork", "mmr": "MMR"}
+
 
 
 def confidence_interval(values, level: float = LEVEL) -> tuple[float, float]:
@@ -102,7 +101,7 @@ def _number(value: float) -> str:
 
 def sentence(row: pd.Series) -> str:
     """One verdict in words, from a row of `replication_table`."""
-    other = METHOD_NAMES.get(row["other"], row["other"])
+    other = label(row["other"])
     metric = METRIC_NAMES.get(row["metric"], row["metric"])
     where = f" with {int(row['grid_size'])} training requirements" if "grid_size" in row and pd.notna(row.get("grid_size")) else ""
     effect = (f"mean difference PaDiRec - {other} {_number(row['mean_difference'])}, 95% CI "
@@ -131,3 +130,32 @@ def findings_markdown(table: pd.DataFrame) -> str:
         if len(rows):
             parts.append(f"{title}:\n\n" + "\n".join(sentence(row) for _, row in rows.iterrows()))
     return "\n\n".join(parts) + "\n"
+
+
+def paired_tests(summaries: pd.DataFrame, metric: str, method: str = "padirec",
+                 alternative: str = "two-sided") -> pd.DataFrame:
+    """Paired t-tests (scipy.stats.ttest_rel) of `method` against every other method on `metric`,
+    paired over (backbone, seed)."""
+    wide = summaries.pivot_table(index=["backbone", "seed"], columns="method", values=metric)
+    records = []
+    for other in [m for m in TABLE_ORDER if m in wide.columns and m != method]:
+        pairs = wide[[method, other]].dropna()
+        difference = pairs[method] - pairs[other]
+        test = stats.ttest_rel(pairs[method], pairs[other], alternative=alternative)
+        records.append({"baseline": other, "metric": metric, "pairs": len(pairs),
+                        f"mean_{method}": pairs[method].mean(), "mean_baseline": pairs[other].mean(),
+                        "mean_difference": difference.mean(), "t": float(test.statistic), "p": float(test.pvalue)})
+    return pd.DataFrame(records)
+
+
+def replication_comparisons(summaries: pd.DataFrame, density: pd.DataFrame) -> list[dict]:
+    """Every verdict the evaluation states: PaDiRec against each other method on HV and on the gaps (overall,
+    near the ends), and against Interpolate and Nearest at each grid-density size."""
+    others = [m for m in TABLE_ORDER if m != "padirec" and m in set(summaries["method"])]
+    found = [{"name": "main", "metric": metric, "other": other}
+             for metric in ("hv", "rel_gap_unseen", "rel_gap_near_ends")
+             if metric in summaries and summaries[metric].notna().any() for other in others]
+    for size in sorted(density["grid_size"].unique()):
+        found += [{"name": "grid density", "metric": "rel_gap_unseen", "other": other, "by": {"grid_size": int(size)},
+                   "summaries": density} for other in ("interpolate", "nearest")]
+    return found

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from padirec.data.sources import DataError, RawFiles, read_atomic
-from padirec.pipeline.config import DataConfig, PrepareConfig
+from padirec.pipeline.sections import DataConfig, PrepareConfig
 from padirec.pipeline.io import load_npz, save_npz
 
 

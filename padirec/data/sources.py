@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from padirec.pipeline.config import DataConfig
+from padirec.pipeline.sections import DataConfig
 from padirec.pipeline.io import sha256_of
 
 

@@ -63,6 +63,11 @@ class EvaluationSet:
         return self._ideals[full_ranking]
 
     @classmethod
+    def test_and_valid(cls, dataset: Dataset, grouping: str = "gender") -> tuple["EvaluationSet", "EvaluationSet"]:
+        """The test and validation splits, with the user groups `grouping` of the fairness metrics."""
+        return cls.from_split(dataset, dataset.test, grouping), cls.from_split(dataset, dataset.valid, grouping)
+
+    @classmethod
     def from_split(cls, dataset: Dataset, split: Split, grouping: str = "gender") -> "EvaluationSet":
         """The split's tensors; `grouping` (padirec.data.statistics.GROUPINGS) splits its users in two for the
         fairness metrics."""

@@ -1,0 +1,1 @@
+"""Models: the sequential backbones with their adapter, and the diffusion model over adapter parameters."""

@@ -84,7 +84,13 @@ def register(objective: Objective) -> Objective:
 
 
 def metric_of(objective: str, prefix: str = "") -> str:
+    """The test metric that measures `objective` (`prefix` "full_": under full ranking)."""
     return prefix + OBJECTIVES[objective].metric
+
+
+def metrics_of(objectives, prefix: str = "") -> list[str]:
+    """`metric_of` each objective, in order."""
+    return [metric_of(objective, prefix) for objective in objectives]
 
 
 def _accuracy_per_example(batch: ObjectiveBatch) -> Tensor:

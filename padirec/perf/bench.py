@@ -33,9 +33,10 @@ from padirec.evaluation import protocol as evaluation
 from padirec.perf import costmodel
 from padirec.pipeline import artifacts, config, environment, io, paths
 from padirec.report import figures as report
-from padirec.comparison.compare import median_seconds  # noqa: E402
+from padirec.methods.registry import median_seconds  # noqa: E402
 from padirec.training.generators import Generator, generator_jobs, train_generator, train_generator_stacks  # noqa: E402
-from padirec.training.backbone import evaluate_adapters, tune_adapters, tuning_tensors  # noqa: E402
+from padirec.methods.retrain import retrain  # noqa: E402
+from padirec.training.adapters import TuningSet, evaluate_adapters  # noqa: E402
 
 STAGES = {"prepare": "01_data", "backbone": "02_backbone", "sweep": "03_sweep", "diffusion": "04_diffusion",
           "evaluate": "05_evaluate"}
@@ -82,10 +83,11 @@ def sampler_table(generator: Generator, model, test_states, test, weights: np.nd
     return table
 
 
-def generator_training(cfg: config.Config, out: paths.Paths, steps: int, device: torch.device) -> dict:
+def generator_training(cfg: config.Config, study: config.StudyConfig, out: paths.Paths, steps: int,
+                       device: torch.device) -> dict:
     """The diffusion stage's generators (every backbone, seed and ablation grid), trained for `steps` steps
     one at a time and then as stacks of diffusion.stack, side by side on the same data and seeds."""
-    jobs = generator_jobs(cfg, out)
+    jobs = generator_jobs(cfg, study, out)
     subsets, seeds = [subset for *_, subset in jobs], [seed for _, seed, *_ in jobs]
     short = replace(cfg.diffusion, train_steps=steps)
     started = time.perf_counter()
@@ -120,7 +122,7 @@ def stage_resources(root: Path) -> dict[str, dict[str, float]]:
 def scale_main(cfg: config.Config, out: paths.Paths, device: torch.device, target: Path) -> int:
     """The cost model: time every piece on synthetic data of growing size, fit log-log slopes, draw them."""
     dataset = data.Dataset.load(out.dataset)  # the real data's lengths and popularity skew shape the synthetic data
-    measured = costmodel.measure(cfg, dataset, device, progress=lambda line: print(line, flush=True))
+    measured = costmodel.measure(cfg, cfg.study("paper"), dataset, device, progress=lambda line: print(line, flush=True))
     fits = costmodel.fit(measured)
     predicted = costmodel.predictions(fits, cfg, measured)
     where = runtime.describe(device)
@@ -147,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = paths.repo_root()
     out = paths.Paths(root, "paper")  # the benchmark serves the paper study's (accuracy, diversity) generators
-    cfg = config.load_config(root / "params.yaml").for_study("paper")
+    cfg = config.load_config(root / "params.yaml")
+    study = cfg.study("paper")
     if args.repeats < 1 or args.train_steps < 1:
         parser.error(f"--repeats {args.repeats} and --train-steps {args.train_steps}: both must be at least 1")
     if args.backbone not in cfg.backbone.names:
@@ -160,11 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         return scale_main(cfg, out, device, root / (args.out or "figures/scaling.json"))
     dataset = data.Dataset.load(out.dataset)
     model, _ = artifacts.load_backbone(out.backbone(args.backbone), args.backbone, device)
-    generator = Generator.load(out.generator(args.backbone, cfg.sweep.seeds[0]), cfg.diffusion, backbone=args.backbone,
-                               objectives=cfg.sweep.objectives, device=device)
+    generator = Generator.load(out.generator(args.backbone, study.seeds[0]), cfg.diffusion, backbone=args.backbone,
+                               objectives=study.objectives, device=device)
     test = evaluation.EvaluationSet.from_split(dataset, dataset.test)
     test_states = evaluation.backbone_states(model, test.history)
-    weights = np.asarray(cfg.diffusion.eval_grid)
+    weights = np.asarray(study.eval_grid)
 
     samplers = sampler_table(generator, model, test_states, test, weights, args.repeats)
     default = samplers[(samplers["sampler"] == cfg.diffusion.sampler) & (samplers["steps"] == cfg.diffusion.sample_steps)]
@@ -175,11 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     histories = torch.as_tensor(dataset.train.history, dtype=torch.long, device=device)
     requirement = weights[3:4]
     started = time.perf_counter()
-    states, targets, categories = tuning_tensors(model, dataset)
-    cached = tune_adapters(model, states, targets, categories, requirement, cfg.sweep, seed=0, progress=False)
+    tuning = TuningSet.of(model, dataset)
+    cached = retrain(tuning, requirement, cfg.sweep, 0, study.objectives)
     retrain_cached_s = time.perf_counter() - started  # includes computing the cache once
-    uncached = tune_adapters(model, UncachedStates(model, histories), targets, categories, requirement, cfg.sweep,
-                             seed=0, progress=False)
+    uncached = retrain(replace(tuning, states=UncachedStates(model, histories)), requirement, cfg.sweep, 0,
+                       study.objectives)
     retrain_uncached_s = uncached.seconds
 
     stages = stage_resources(root)
@@ -187,8 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     generator_train_s = float(training[(training["backbone"] == args.backbone) & (training["grid"] == "full")]
                               ["train_seconds"].mean())
     # One generator learns from one seed's sweep: that share of the sweep stage, plus its training.
-    one_off_s = stages["sweep"]["seconds"] / (len(cfg.backbone.names) * len(cfg.sweep.seeds)) + generator_train_s
-    stacking = generator_training(cfg, out, args.train_steps, device)
+    one_off_s = stages["sweep"]["seconds"] / (len(cfg.backbone.names) * len(study.seeds)) + generator_train_s
+    stacking = generator_training(cfg, study, out, args.train_steps, device)
     result = {
         "backbone": args.backbone,
         **runtime.describe(device),

@@ -28,13 +28,15 @@ import pandas as pd
 import torch
 
 from padirec.pipeline.config import Config
+from padirec.pipeline.sections import StudyConfig
 from padirec.data.dataset import Dataset
 from padirec.training.diffusion import train_diffusion
 from padirec.evaluation.protocol import KS
 from padirec.training.generators import build_diffusion
 from padirec.evaluation.metrics import ranking_metrics
 from padirec.models.backbones import adapter_size, build_backbone
-from padirec.training.backbone import tune_adapters, window_loss
+from padirec.training.adapters import TuningSet, tune_adapters
+from padirec.training.backbone import window_loss
 from padirec.pipeline.workers import makespan
 
 DATA_SIZES = ((1_000, 1_000), (3_000, 2_000), (10_000, 5_000), (30_000, 15_000), (100_000, 50_000))  # users, items
@@ -134,7 +136,7 @@ def backbone_epoch_seconds(cfg: Config, shape: Shape, device: torch.device, batc
     return seconds_per_call(step, batches, device=device) * windows / cfg.backbone.batch_size
 
 
-def sweep_seconds_per_requirement(cfg: Config, shape: Shape, hidden: int, device: torch.device,
+def sweep_seconds_per_requirement(cfg: Config, study: StudyConfig, shape: Shape, hidden: int, device: torch.device,
                                   batches: int = 6) -> float:
     """Tuning `len(sweep.grid)` stacked adapters for the params' epochs over every training example, per
     requirement: a timed epoch over `batches` batches, scaled to the examples (2 per user held out)."""
@@ -146,27 +148,28 @@ def sweep_seconds_per_requirement(cfg: Config, shape: Shape, hidden: int, device
         states = model.hidden_state(histories.to(device))
     targets = targets[:, -1].clamp_min(1).to(device)
     categories = item_categories(shape.items).to(device)
-    grid = np.asarray(cfg.sweep.grid)
+    grid = np.asarray(study.grid)
     one_epoch = replace(cfg.sweep, epochs=1, keep_checkpoints=1)
-    seconds = seconds_per_call(lambda: tune_adapters(model, states, targets, categories, grid, one_epoch,
-                                                     seed=0, progress=False), 1, device=device)
+    tuning = TuningSet(model, states, targets, categories)
+    seconds = seconds_per_call(lambda: tune_adapters(tuning, grid, one_epoch, 0, list(study.objectives),
+                                                     progress=False), 1, device=device)
     training_examples = np.maximum(shape.lengths - 2, 1).sum()
     return seconds * training_examples / examples * cfg.sweep.epochs / len(grid)
 
 
-def generator_seconds(cfg: Config, hidden: int, device: torch.device, steps: int = 3) -> tuple[float, float]:
+def generator_seconds(cfg: Config, study: StudyConfig, hidden: int, device: torch.device, steps: int = 3) -> tuple[float, float]:
     """(training one generator for diffusion.train_steps steps, generating one adapter) for adapters of a
     backbone of width `hidden`, with the params' denoiser and sampler."""
     size = adapter_size(hidden)
     torch.manual_seed(0)
-    diffusion = build_diffusion(cfg.diffusion, size, len(cfg.sweep.objectives)).to(device)
+    diffusion = build_diffusion(cfg.diffusion, size, len(study.objectives)).to(device)
     vectors = torch.randn(40, size, device=device)  # 10 requirements x 4 checkpoints, as one seed's sweep
-    conditions = torch.rand(40, len(cfg.sweep.objectives), device=device)
+    conditions = torch.rand(40, len(study.objectives), device=device)
     train = seconds_per_call(lambda: train_diffusion(diffusion, vectors, conditions, steps=steps,
                                                      batch_size=cfg.diffusion.batch_size, lr=cfg.diffusion.lr,
                                                      ema_decay=cfg.diffusion.ema_decay), 1, device=device)
     diffusion.eval()
-    requirement = torch.full((1, len(cfg.sweep.objectives)), 1 / len(cfg.sweep.objectives), device=device)
+    requirement = torch.full((1, len(study.objectives)), 1 / len(study.objectives), device=device)
     steps_sampled = cfg.diffusion.sample_steps if cfg.diffusion.sampler == "ddim" else None
 
     def sample():
@@ -199,7 +202,7 @@ def full_ranking_seconds(shape: Shape, device: torch.device, hidden: int = 64, s
     return seconds_per_call(evaluate, 3, device=device) * len(shape.lengths) / users
 
 
-def measure(cfg: Config, dataset: Dataset, device: torch.device, progress=None) -> pd.DataFrame:
+def measure(cfg: Config, study: StudyConfig, dataset: Dataset, device: torch.device, progress=None) -> pd.DataFrame:
     """Every timing of the cost model, one row each: quantity, driver (what it grows with), x, seconds."""
     rows = []
 
@@ -214,7 +217,7 @@ def measure(cfg: Config, dataset: Dataset, device: torch.device, progress=None) 
         size = {"users": users, "items": items, "interactions": shape.interactions}
         add("backbone epoch", "interactions", shape.interactions, backbone_epoch_seconds(cfg, shape, device), **size)
         add("sweep per requirement", "interactions", shape.interactions,
-            sweep_seconds_per_requirement(cfg, shape, default_hidden, device), **size)
+            sweep_seconds_per_requirement(cfg, study, shape, default_hidden, device), **size)
         add("full-ranking evaluation per adapter", "users x items", users * items,
             full_ranking_seconds(shape, device, default_hidden), **size)
     shape = synthetic_shape(dataset, DATA_SIZES[2][0], REFERENCE_ITEMS)
@@ -222,8 +225,8 @@ def measure(cfg: Config, dataset: Dataset, device: torch.device, progress=None) 
         size = {"users": len(shape.lengths), "items": shape.items, "interactions": shape.interactions,
                 "hidden": hidden}
         add("sweep per requirement", "adapter parameters", adapter_size(hidden),
-            sweep_seconds_per_requirement(cfg, shape, hidden, device), **size)
-        train, generate = generator_seconds(cfg, hidden, device)
+            sweep_seconds_per_requirement(cfg, study, shape, hidden, device), **size)
+        train, generate = generator_seconds(cfg, study, hidden, device)
         add("generator training", "adapter parameters", adapter_size(hidden), train, hidden=hidden)
         add("generation per adapter", "adapter parameters", adapter_size(hidden), generate, hidden=hidden)
     return pd.DataFrame(rows)

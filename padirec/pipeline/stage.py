@@ -130,7 +130,7 @@ def run_stage(name: str, params: str = PARAMS) -> float:
     study = name.partition("@")[2] or None
     if study is not None:
         try:
-            config.load_config(root / params).for_study(study)
+            config.load_config(root / params).study(study)
         except ValueError as error:  # a study dvc.yaml would not instantiate: nothing is touched
             raise StageError(f"{error} Nothing was run.") from None
     staging = root / STAGING / name.replace("@", "_")

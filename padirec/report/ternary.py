@@ -15,26 +15,26 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from padirec.objectives.registry import OBJECTIVES
+from padirec.objectives.registry import OBJECTIVES, metrics_of
 from padirec.report.figures import method_palette
-from padirec.training.sweep import weight_columns as sweep_weight_columns
+from padirec.objectives import requirements
 
 __all__ = ["weight_columns", "requirement_means", "relative_errors", "metric_maps_figure", "error_maps_figure",
            "achieved_points_figure"]
 
-WEIGHT_DECIMALS = 6  # weights are rounded before grouping, so 1/3 written two ways is one requirement
+WEIGHT_DECIMALS = requirements.DECIMALS  # weights are rounded before grouping: 1/3 written two ways is one requirement
 LEVELS = 12  # colour bands of each filled contour
 
 
 def weight_columns(objectives: list[str] | tuple[str, ...]) -> list[str]:
-    """The requirement columns w_<objective> (padirec.training.sweep.weight_columns) of three known objectives."""
+    """The requirement columns w_<objective> (padirec.objectives.requirements.columns) of three known objectives."""
     objectives = list(objectives)
     if len(objectives) != 3:
         raise ValueError(f"ternary maps need three objectives, got {len(objectives)}")
     unknown = [name for name in objectives if name not in OBJECTIVES]
     if unknown:
         raise ValueError(f"unknown objective(s) {unknown}; known: {', '.join(OBJECTIVES)}")
-    return sweep_weight_columns(objectives)
+    return requirements.columns(objectives)
 
 
 def requirement_means(rows: pd.DataFrame, objectives: list[str] | tuple[str, ...],
@@ -157,7 +157,7 @@ def achieved_points_figure(rows: pd.DataFrame, objectives: list[str] | tuple[str
 
 def _objective_metrics(objectives) -> list[str]:
     weight_columns(objectives)
-    return list(dict.fromkeys(OBJECTIVES[name].metric for name in objectives))
+    return list(dict.fromkeys(metrics_of(objectives)))
 
 
 def _higher_is_better(metric: str, objectives) -> bool | None:

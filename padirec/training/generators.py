@@ -18,7 +18,7 @@ from torch import Tensor
 
 from padirec.pipeline.artifacts import (AdapterSweep, check_finite, check_made_for, cpu_state, load_payload, load_state,
                                save_payload)
-from padirec.pipeline.config import DiffusionConfig
+from padirec.pipeline.sections import DiffusionConfig
 from padirec.models.diffusion.denoiser import ParameterDenoiser
 from padirec.models.diffusion.model import Diffusion
 from padirec.models.diffusion.schedule import NoiseSchedule
@@ -27,10 +27,14 @@ from padirec.pipeline.workers import run_units
 
 if TYPE_CHECKING:
     from padirec.pipeline.config import Config
+    from padirec.pipeline.sections import StudyConfig
     from padirec.pipeline.paths import Paths
 
 GENERATOR_FORMAT = "padirec-generator-1"
 SAMPLING_KEYS = ("sampler", "sample_steps", "guidance")  # settings of generation, not of training
+
+
+NORMALISATIONS = ("per_coordinate", "global")
 
 
 @dataclass
@@ -47,7 +51,7 @@ class Normaliser:
         if kind == "global":  # the authors' choice: one data-set-wide coefficient, no centring
             scale = vectors.abs().max().clamp_min(1e-8)
             return cls(torch.zeros(vectors.shape[1]), torch.full((vectors.shape[1],), float(scale)))
-        raise ValueError(f"unknown normalisation {kind!r}: use 'per_coordinate' or 'global'")
+        raise ValueError(f"unknown normalisation {kind!r}: use one of {', '.join(NORMALISATIONS)}")
 
     def encode(self, vectors: Tensor) -> Tensor:
         return (vectors - self.mean) / self.scale
@@ -87,13 +91,19 @@ class Generator:
                                            generator=generator)
         return self.normaliser.decode(sample.cpu())
 
-    def save(self, path: Path, backbone: str) -> None:
+    def save(self, path: Path, backbone: str, study_grids: dict | None = None) -> None:
         """Write the generator with the backbone it serves, so a load for another backbone is refused.
 
+        `study_grids` ({"eval_grid": ..., "density_grids": ...}) records the study's evaluation and ablation
+        grids inside the settings, before `seed`, where format padirec-generator-1 has always kept them.
         The training time is left out: it differs on every run, and the file's bytes (its DVC hash)
         must depend only on the model; train_generators records the time in its table instead.
         """
-        payload = {"format": GENERATOR_FORMAT, "backbone": backbone, "config": asdict(self.config),
+        settings = list(asdict(self.config).items())
+        at = [key for key, _ in settings].index("seed")
+        grids = study_grids or {"eval_grid": [], "density_grids": []}
+        payload = {"format": GENERATOR_FORMAT, "backbone": backbone,
+                   "config": dict(settings[:at] + list(grids.items()) + settings[at:]),
                    "objectives": self.objectives, "n_params": self.n_params,
                    "state_dict": cpu_state(self.diffusion), "mean": self.normaliser.mean,
                    "scale": self.normaliser.scale, "losses": self.losses}
@@ -121,7 +131,8 @@ class Generator:
                                  "'diffusion' stage (dvc repro -f diffusion).")
         check_finite(path, {**payload["state_dict"], "mean": payload["mean"], "scale": payload["scale"]}, "diffusion")
         try:
-            config = DiffusionConfig(**payload["config"])
+            config = DiffusionConfig(**{key: value for key, value in payload["config"].items()
+                                        if key not in ("eval_grid", "density_grids")})
         except TypeError as error:
             raise ValueError(f"{path} records diffusion settings this version does not know ({error}); re-run the "
                              "'diffusion' stage (dvc repro -f diffusion).") from error
@@ -227,29 +238,29 @@ def train_generator_stacks(sweeps: list[AdapterSweep], config: DiffusionConfig, 
     return [generator for stack in trained for generator in stack]
 
 
-def generator_jobs(cfg: "Config", out: "Paths") -> list[tuple[str, int, list[list[float]] | None, AdapterSweep]]:
+def generator_jobs(cfg: "Config", study: "StudyConfig", out: "Paths") -> list[tuple[str, int, list[list[float]] | None, AdapterSweep]]:
     """Every generator the evaluation needs, as (backbone, sweep seed, grid, training subset): per backbone
-    and seed, one on the training requirements (grid None) and one per ablation grid
-    (`diffusion.density_grids`, the study's `ablation_grids`)."""
+    and seed, one on the training requirements (grid None) and one per ablation grid of the study."""
     jobs = []
     for name in cfg.backbone.names:
-        sweep = AdapterSweep.load(out.sweep(name), backbone=name, objectives=cfg.sweep.objectives)
-        for seed in cfg.sweep.seeds:
-            jobs += [(name, seed, grid, sweep.subset(seed, grid)) for grid in [None, *cfg.diffusion.density_grids]]
+        sweep = AdapterSweep.load(out.sweep(name), backbone=name, objectives=study.objectives)
+        for seed in study.seeds:
+            jobs += [(name, seed, grid, sweep.subset(seed, grid)) for grid in [None, *study.ablation_grids]]
     return jobs
 
 
-def train_generators(cfg: "Config", out: "Paths", progress: bool = True,
+def train_generators(cfg: "Config", study: "StudyConfig", out: "Paths", progress: bool = True,
                      device: torch.device | str = "cpu") -> list[dict]:
     """Train (in stacks of diffusion.stack, on runtime.workers processes) and save every generator of
     `generator_jobs`; one record each."""
-    jobs = generator_jobs(cfg, out)
+    jobs = generator_jobs(cfg, study, out)
     trained = train_generator_stacks([subset for *_, subset in jobs], cfg.diffusion, [seed for _, seed, *_ in jobs],
                                      progress=progress, device=device, workers=cfg.runtime.workers)
     runs = []
     stacked_with = {index: len(group) for group in stack_groups(len(jobs), cfg.diffusion.stack) for index in group}
+    made_for = {"eval_grid": study.eval_grid, "density_grids": study.ablation_grids}
     for index, ((name, seed, grid, subset), generator) in enumerate(zip(jobs, trained)):
-        generator.save(out.generator(name, seed, None if grid is None else len(grid)), name)
+        generator.save(out.generator(name, seed, None if grid is None else len(grid)), name, made_for)
         runs.append({"backbone": name, "seed": seed, "grid": "full" if grid is None else "density",
                      "grid_size": len(subset.weights), "training_vectors": int(np.prod(subset.checkpoints.shape[:3])),
                      "stacked_with": stacked_with[index],

@@ -6,15 +6,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from padirec.pipeline.artifacts import AdapterSweep
-from padirec.pipeline.config import SweepConfig
+from padirec.pipeline.sections import StudyConfig, SweepConfig
 from padirec.data.dataset import Dataset
+from padirec.evaluation.control import requirement_means, signed_correlations
 from padirec.evaluation.protocol import EvaluationSet, backbone_states
 from padirec.models.backbones import SequentialRecommender
-from padirec.objectives.registry import OBJECTIVES, ObjectiveData
-from padirec.training.backbone import SweepRun, evaluate_adapters, tune_adapters, tuning_tensors
+from padirec.objectives import requirements
+from padirec.objectives.registry import ObjectiveData, metric_of
+from padirec.training.adapters import SweepRun, TuningSet, evaluate_adapters, tune_adapters
 from padirec.pipeline.workers import run_units
 
 
@@ -24,10 +25,6 @@ class SweepResult:
     grid: pd.DataFrame  # one row per (seed, requirement): weights and test metrics of the last checkpoint
     curves: pd.DataFrame  # training losses per epoch, seed and requirement
     timings: dict[str, float]
-
-
-def weight_columns(objectives: list[str]) -> list[str]:
-    return [f"w_{objective}" for objective in objectives]
 
 
 ADAPTIVE_METRICS = ("ndcg@10", "alpha_ndcg@10")
@@ -51,19 +48,18 @@ def placement(low: np.ndarray, high: np.ndarray, avoid: list[float]) -> np.ndarr
     return middle
 
 
-def run_sweep(name: str, model: SequentialRecommender, dataset: Dataset, config: SweepConfig,
-              test: EvaluationSet, valid: EvaluationSet | None = None, avoid: list[float] = (),
-              data: ObjectiveData | None = None, workers: int = 1) -> SweepResult:
+def run_sweep(name: str, model: SequentialRecommender, dataset: Dataset, config: SweepConfig, study: StudyConfig,
+              test: EvaluationSet, valid: EvaluationSet | None = None, data: ObjectiveData | None = None,
+              workers: int = 1) -> SweepResult:
     """`run_sweeps` for one backbone."""
-    return run_sweeps({name: model}, dataset, config, test, valid, avoid, data, workers)[name]
+    return run_sweeps({name: model}, dataset, config, study, test, valid, data, workers)[name]
 
 
 @dataclass
 class _BackboneSweep:
-    """One backbone's sweep while it is built: its tuning tensors, requirements and adapters so far."""
+    """One backbone's sweep while it is built: its tuning set, requirements and adapters so far."""
 
-    model: SequentialRecommender
-    tuning: tuple  # cached training states, targets, item categories
+    tuning: TuningSet
     weights: np.ndarray  # [R, K]
     sources: np.ndarray  # [R] grid / ablation / adaptive
     checkpoints: dict  # seed -> [R, keep, P]
@@ -71,89 +67,101 @@ class _BackboneSweep:
     state_seconds: float
     tune_seconds: list
 
+    def add(self, seed: int, run: SweepRun, requirement: int | None = None) -> None:
+        """Append one seed's tuned adapters (and loss curves) to what is built."""
+        self.tune_seconds.append(run.seconds)
+        known = self.checkpoints.get(seed)
+        self.checkpoints[seed] = run.checkpoints if known is None else np.concatenate([known, run.checkpoints])
+        self.curves.append(run.curve.assign(seed=seed) if requirement is None
+                           else run.curve.assign(seed=seed, requirement=requirement))
 
-def run_sweeps(models: dict[str, SequentialRecommender], dataset: Dataset, config: SweepConfig,
-               test: EvaluationSet, valid: EvaluationSet | None = None, avoid: list[float] = (),
-               data: ObjectiveData | None = None, workers: int = 1) -> dict[str, SweepResult]:
-    """Tune all requirements of `config.grid` per backbone and seed as one stack over cached backbone states;
-    then, with `config.adaptive_budget`, place that many extra requirements where the grid is steepest on `valid`.
+
+def run_sweeps(models: dict[str, SequentialRecommender], dataset: Dataset, config: SweepConfig, study: StudyConfig,
+               test: EvaluationSet, valid: EvaluationSet | None = None, data: ObjectiveData | None = None,
+               workers: int = 1) -> dict[str, SweepResult]:
+    """Tune all requirements of the study's grid per backbone and seed as one stack over cached backbone states;
+    then, with the study's `adaptive_budget`, place that many extra requirements where the grid is steepest on
+    `valid` (`place_adaptive`).
 
     Each (backbone, seed) is one unit of work, run side by side on up to `workers` single-threaded
     processes (padirec.pipeline.workers): the result does not depend on the worker count.
-    Each extra requirement goes to the middle of the interval between neighbouring grid points whose
-    seed-mean validation NDCG@10 or alpha-NDCG@10 differ most (relative to the metric's mean), and is
-    tuned for every seed; the test split plays no part in the placement. A middle whose w_acc
-    is in `avoid` (the evaluation requirements, so they stay unseen) moves to the interval's first quarter.
-    `config.ablation_only` requirements are tuned in the same stack, for the ablation generators only;
+    The study's `ablation_only` requirements are tuned in the same stack, for the ablation generators only;
     `data` is what objectives beyond accuracy and diversity read (padirec.objectives.registry.objective_data).
     """
-    extra = np.asarray(config.ablation_only, dtype=np.float64).reshape(-1, len(config.objectives))
-    weights = np.vstack([np.asarray(config.grid, dtype=np.float64), extra])
-    sources = np.array(["grid"] * len(config.grid) + ["ablation"] * len(extra))
+    extra = np.asarray(study.ablation_only, dtype=np.float64).reshape(-1, len(study.objectives))
+    weights = np.vstack([np.asarray(study.grid, dtype=np.float64), extra])
+    sources = np.array(["grid"] * len(study.grid) + ["ablation"] * len(extra))
     built = {}
     for name, model in models.items():
         started = time.perf_counter()
-        tuning = tuning_tensors(model, dataset)
-        built[name] = _BackboneSweep(model, tuning, weights, sources, {}, [], time.perf_counter() - started, [])
+        tuning = TuningSet.of(model, dataset, data)
+        built[name] = _BackboneSweep(tuning, weights, sources, {}, [], time.perf_counter() - started, [])
 
     def tune(requests: dict[str, np.ndarray], label) -> dict[tuple[str, int], SweepRun]:
         """Tune requests[name] [R, K] for every backbone and seed, one unit each."""
-        keys = [(name, seed) for name in requests for seed in config.seeds]
-        units = [(built[name].model, *built[name].tuning, requests[name], config, seed, None, True,
-                  f"{name} seed {seed}: {label(requests[name])}, epochs", data) for name, seed in keys]
+        keys = [(name, seed) for name in requests for seed in study.seeds]
+        units = [(built[name].tuning, requests[name], config, seed, study.objectives, True,
+                  f"{name} seed {seed}: {label(requests[name])}, epochs") for name, seed in keys]
         return dict(zip(keys, run_units(tune_adapters, units, workers, desc=f"adapter tuning, {len(units)} (backbone, seed) units")))
 
     for (name, seed), run in tune({name: weights for name in built}, lambda w: f"{len(w)} requirements").items():
         kept_epochs = run.kept_epochs
-        built[name].tune_seconds.append(run.seconds)
-        built[name].checkpoints[seed] = run.checkpoints
-        built[name].curves.append(run.curve.assign(seed=seed))
-    if config.adaptive_budget and valid is None:
-        raise ValueError("sweep.adaptive_budget needs the validation split: pass valid= to run_sweeps")
-    valid_states = {name: backbone_states(sweep.model, valid.history) for name, sweep in built.items()} \
-        if config.adaptive_budget else {}
-    for _ in range(config.adaptive_budget):
+        built[name].add(seed, run)
+    if study.adaptive_budget:
+        if valid is None:
+            raise ValueError("the study's adaptive_budget needs the validation split: pass valid= to run_sweeps")
+        place_adaptive(built, study, valid, tune)
+    return {name: _finish(name, sweep, config, study, test, kept_epochs) for name, sweep in built.items()}
+
+
+def place_adaptive(built: dict[str, _BackboneSweep], study: StudyConfig, valid: EvaluationSet, tune) -> None:
+    """The adaptive grid, a two-objective feature (the study refuses it otherwise): `study.adaptive_budget` times,
+    per backbone, one extra requirement at the middle of the interval between neighbouring grid points whose
+    seed-mean validation NDCG@10 or alpha-NDCG@10 differ most (relative to the metric's mean), tuned for every
+    seed; the test split plays no part in the placement. A middle whose w_acc is that of an evaluation
+    requirement (which must stay unseen) moves to the interval's first quarter."""
+    avoid = [w[0] for w in study.eval_grid]
+    valid_states = {name: backbone_states(sweep.tuning.model, valid.history) for name, sweep in built.items()}
+    for _ in range(study.adaptive_budget):
         middles = {}
         for name, sweep in built.items():
             order = np.argsort(sweep.weights[:, 0], kind="stable")
             order = order[sweep.sources[order] != "ablation"]
             metrics = np.mean([[[m[key] for key in ADAPTIVE_METRICS] for m in
-                                evaluate_adapters(sweep.model, valid_states[name], sweep.checkpoints[seed][order, -1],
-                                                  valid, full_ranking=False)] for seed in config.seeds], axis=0)
+                                evaluate_adapters(sweep.tuning.model, valid_states[name],
+                                                  sweep.checkpoints[seed][order, -1], valid, full_ranking=False)]
+                               for seed in study.seeds], axis=0)
             low = steepest_interval(sweep.weights[order, 0], metrics)
-            middles[name] = placement(sweep.weights[order[low]], sweep.weights[order[low + 1]], list(avoid))[None]
-        runs = tune(middles, lambda w: f"adaptive requirement w_acc = {w[0, 0]:g}")
-        for (name, seed), run in runs.items():
-            sweep = built[name]
-            sweep.checkpoints[seed] = np.concatenate([sweep.checkpoints[seed], run.checkpoints])
-            sweep.curves.append(run.curve.assign(seed=seed, requirement=len(sweep.weights)))
+            middles[name] = placement(sweep.weights[order[low]], sweep.weights[order[low + 1]], avoid)[None]
+        for (name, seed), run in tune(middles, lambda w: f"adaptive requirement w_acc = {w[0, 0]:g}").items():
+            built[name].add(seed, run, requirement=len(built[name].weights))
         for name, sweep in built.items():
             sweep.weights, sweep.sources = np.vstack([sweep.weights, middles[name]]), np.append(sweep.sources, "adaptive")
-    return {name: _finish(name, sweep, config, test, kept_epochs, data) for name, sweep in built.items()}
 
 
-def _finish(name: str, built: _BackboneSweep, config: SweepConfig, test: EvaluationSet, kept_epochs: list[int],
-            data: ObjectiveData | None) -> SweepResult:
+def _finish(name: str, built: _BackboneSweep, config: SweepConfig, study: StudyConfig, test: EvaluationSet,
+            kept_epochs: list[int]) -> SweepResult:
     """Order one backbone's requirements by weight, score every seed's last checkpoints on `test`, time one
     requirement alone."""
     order = np.lexsort(built.weights.T[::-1])  # the saved grid is ordered by w_acc (then the next weights)
     weights, sources = built.weights[order], built.sources[order]
-    test_states = backbone_states(built.model, test.history)
+    model = built.tuning.model
+    test_states = backbone_states(model, test.history)
     rows, checkpoints = [], {}
-    for seed in config.seeds:
+    for seed in study.seeds:
         checkpoints[seed] = built.checkpoints[seed][order]
-        for requirement, metrics in enumerate(evaluate_adapters(built.model, test_states, checkpoints[seed][:, -1], test)):
-            rows.append({"backbone": name, **dict(zip(weight_columns(config.objectives), weights[requirement])),
+        for requirement, metrics in enumerate(evaluate_adapters(model, test_states, checkpoints[seed][:, -1], test)):
+            rows.append({"backbone": name, **dict(zip(requirements.columns(study.objectives), weights[requirement])),
                          "seed": seed, "placed": sources[requirement], **metrics})
     # One requirement alone, to compare the stacked sweep with one stage per requirement.
-    single = tune_adapters(built.model, *built.tuning, weights[:1], config, config.seeds[0], progress=False, data=data)
-    timings = {"state_cache_seconds": built.state_seconds, "tune_seconds_per_seed": float(np.mean(built.tune_seconds)),
-               "requirements": len(config.grid), "adaptive_requirements": int((sources == "adaptive").sum()),
+    single = tune_adapters(built.tuning, weights[:1], config, study.seeds[0], study.objectives, progress=False)
+    timings = {"state_cache_seconds": built.state_seconds, "tune_seconds_per_seed": float(np.mean(built.tune_seconds[:len(study.seeds)])),
+               "requirements": len(study.grid), "adaptive_requirements": int((sources == "adaptive").sum()),
                "ablation_requirements": int((sources == "ablation").sum()),
                "single_requirement_seconds": single.seconds, "epochs": config.epochs,
-               "train_examples": len(built.tuning[1])}
-    sweep = AdapterSweep(name, list(config.objectives), weights, np.asarray(config.seeds), np.asarray(kept_epochs),
-                         np.stack([checkpoints[seed] for seed in config.seeds]).astype(np.float32), sources)
+               "train_examples": len(built.tuning.targets)}
+    sweep = AdapterSweep(name, list(study.objectives), weights, np.asarray(study.seeds), np.asarray(kept_epochs),
+                         np.stack([checkpoints[seed] for seed in study.seeds]).astype(np.float32), sources)
     return SweepResult(sweep, pd.DataFrame(rows), pd.concat(built.curves), timings)
 
 
@@ -162,19 +170,31 @@ def controllability(grid: pd.DataFrame, objectives: list[str]) -> dict[str, floa
     per-requirement means, signed so that +1 is perfect control for every metric (a lower-is-better
     metric is negated); on both protocols. Plus each metric's range and its mean seed-to-seed std."""
     summary: dict[str, float] = {}
-    columns = weight_columns(objectives)
-    metrics = [c for c in grid.columns if "@" in c]
-    means = grid.groupby(columns)[metrics].mean().reset_index()
-    spread = grid.groupby(columns)[metrics].std(ddof=1)
+    means = requirement_means(grid[[*requirements.columns(objectives), *[c for c in grid.columns if "@" in c]]])
+    spread = grid.groupby(requirements.columns(objectives))[[c for c in grid.columns if "@" in c]].std(ddof=1)
     for objective in objectives:
-        sign = 1.0 if OBJECTIVES[objective].higher_is_better else -1.0
-        for prefix in [p for p in ("", "full_") if p + OBJECTIVES[objective].metric in means]:
-            column = prefix + OBJECTIVES[objective].metric
-            r = stats.pearsonr(means[f"w_{objective}"], sign * means[column]).statistic
-            rho = stats.spearmanr(means[f"w_{objective}"], sign * means[column]).statistic
-            summary[f"{prefix}pearson_{objective}"] = float(r)
-            summary[f"{prefix}spearman_{objective}"] = float(rho)
+        for prefix in [p for p in ("", "full_") if metric_of(objective, p) in means]:
+            column = metric_of(objective, prefix)
+            correlations = signed_correlations(means, [objective], prefix)
+            summary[f"{prefix}pearson_{objective}"] = correlations[f"pearson_{objective}"]
+            summary[f"{prefix}spearman_{objective}"] = correlations[f"spearman_{objective}"]
             summary[f"{column}_min"] = float(means[column].min())
             summary[f"{column}_max"] = float(means[column].max())
             summary[f"{column}_seed_std"] = float(spread[column].mean()) if len(grid["seed"].unique()) > 1 else 0.0
     return summary
+
+
+def write_sweep_metrics(results: dict[str, SweepResult], study_name: str, objectives: list[str], backbone_metrics,
+                        target) -> dict:
+    """sweep_metrics.json: the backbone stage's metrics (path `backbone_metrics`) with each backbone's
+    `controllability` and the study's name and objectives; written to `target` and returned."""
+    import json
+
+    from padirec.pipeline.io import write_json
+
+    metrics = json.loads(backbone_metrics.read_text())
+    for name, result in results.items():
+        metrics["backbones"][name]["sweep"] = controllability(result.grid, objectives)
+    metrics["study"] = {"name": study_name, "objectives": objectives}
+    write_json(target, metrics)
+    return metrics

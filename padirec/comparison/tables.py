@@ -1,0 +1,151 @@
+"""The evaluation's tables: the main table and its readable form, near-end gaps, grid density, diversity
+measures, per-requirement means, timings. A results table holds nothing that changes from run to run;
+timings have their own tables."""
+from __future__ import annotations
+
+import pandas as pd
+from scipy import stats
+
+from padirec.comparison.replication import confidence_interval, paired_tests
+from padirec.comparison.summaries import seed_summaries, summary_columns
+from padirec.evaluation.control import requirement_means
+from padirec.methods.registry import TABLE_ORDER
+from padirec.objectives.registry import metrics_of
+
+
+def main_table(summaries: pd.DataFrame) -> pd.DataFrame:
+    """Methods by backbone: HV, r-a, r-d, monotonicity violations, gaps to Retrain (means over seeds, with the
+    half-width of their 95% t confidence interval for HV, r-a, r-d and the gaps). Timings are in
+    `efficiency_table`: a results table holds nothing that changes from run to run."""
+    grouped = summaries.groupby(["backbone", "method"], sort=False)
+    table = grouped[summary_columns(summaries.columns)].mean()
+    half_width = lambda values: confidence_interval(values)[1]  # noqa: E731
+    table.insert(1, "hv_ci95", grouped["hv"].agg(half_width))
+    retrain_hv = table.xs("retrain", level="method")["hv"] if "retrain" in table.index.get_level_values("method") else None
+    if retrain_hv is not None:
+        table.insert(2, "hv_vs_retrain", table["hv"] / table.index.get_level_values("backbone").map(retrain_hv))
+    for key in [c for c in summaries.columns if c.startswith("pearson_")] + \
+            ["rel_gap_unseen", "rel_gap_near_ends", "rel_gap_middle"]:
+        if key in summaries:
+            table.insert(table.columns.get_loc(key) + 1, f"{key}_ci95", grouped[key].agg(half_width))
+    order = {method: index for index, method in enumerate(TABLE_ORDER)}
+    return table.sort_index(key=lambda index: index.map(order) if index.name == "method" else index)
+
+
+def headline(main: pd.DataFrame) -> dict[tuple[str, str], dict[str, float]]:
+    """Per (backbone, method) of `main_table`, the few numbers `dvc metrics show` lists: HV, HV as % of
+    Retrain's, r-a, r-d, gap to Retrain at the unseen requirements."""
+    columns = {"hv": ("hv", 1, 5), "hv_pct": ("hv_vs_retrain", 100, 1),
+               **{f"r_{c[len('pearson_'):]}": (c, 1, 3) for c in main.columns
+                  if c.startswith("pearson_") and not c.endswith("_ci95")},
+               "gap": ("rel_gap_unseen", 1, 4)}
+    return {key: {name: round(float(row[column]) * scale, digits) for name, (column, scale, digits) in columns.items()
+                  if column in row and pd.notna(row[column])}
+            for key, row in main.iterrows()}
+
+
+def seconds_per_requirement(seconds: pd.DataFrame) -> pd.DataFrame:
+    """Long table (backbone, seed, method, seconds) of the methods' timings recorded by `method_rows`."""
+    present = [m for m in TABLE_ORDER if m in seconds.columns]
+    return seconds.melt(id_vars=["backbone", "seed"], value_vars=present, var_name="method", value_name="seconds")
+
+
+def efficiency_table(seconds: pd.DataFrame) -> pd.DataFrame:
+    """Seconds to obtain one requirement's adapter (or scores), mean over seeds, per method (rows) and backbone."""
+    return seconds_per_requirement(seconds).groupby(["backbone", "method"])["seconds"].mean().unstack("backbone")
+
+
+def _with_ci(mean: float, half: float, digits: int) -> str:
+    return f"{mean:.{digits}f}" if pd.isna(half) else f"{mean:.{digits}f} ± {half:.{digits}f}"
+
+
+def readable_main_table(main: pd.DataFrame) -> pd.DataFrame:
+    """`main_table` as text: each mean with the half-width of its 95% confidence interval over the seeds."""
+    table = pd.DataFrame(index=main.index)
+    table["HV"] = [_with_ci(m, h, 5) for m, h in zip(main["hv"], main["hv_ci95"])]
+    table["HV / Retrain %"] = (100 * main["hv_vs_retrain"]).round(1)
+    for column in [c for c in main.columns if c.startswith("pearson_") and not c.endswith("_ci95")]:
+        objective = column[len("pearson_"):]
+        title = {"acc": "r-a", "div": "r-d"}.get(objective, f"r-{objective}")
+        table[title] = [_with_ci(m, h, 3) for m, h in zip(main[column], main[f"{column}_ci95"])]
+    for key, title in (("rel_gap_unseen", "gap, unseen"), ("rel_gap_near_ends", "gap, near ends"),
+                       ("rel_gap_middle", "gap, middle")):
+        if key in main:
+            table[title] = [_with_ci(m, h, 4) for m, h in zip(main[key], main[f"{key}_ci95"])]
+    return table
+
+
+def near_end_table(main: pd.DataFrame, target: float = 1.5) -> pd.DataFrame:
+    """Per backbone and method: the gap to Retrain near the ends and in the middle (95% CIs), and the near-end
+    gap over Retrain's own seed-to-seed gap there; `target_met` says whether that ratio is at most `target`."""
+    table = pd.DataFrame(index=main.index)
+    table["near_ends"] = main["rel_gap_near_ends"]
+    table["near_ends_ci95"] = main["rel_gap_near_ends_ci95"]
+    table["middle"] = main["rel_gap_middle"]
+    table["middle_ci95"] = main["rel_gap_middle_ci95"]
+    retrain = main.xs("retrain", level="method")["rel_gap_near_ends"]
+    table["near_ends_vs_retrain_noise"] = table["near_ends"] / table.index.get_level_values("backbone").map(retrain)
+    table[f"target_met_{target:g}x"] = table["near_ends_vs_retrain_noise"] <= target
+    return table
+
+
+def density_summary(density: pd.DataFrame, rows: pd.DataFrame, unseen: list,
+                    hv_reference: tuple[float, ...], regions: dict[str, list] | None = None) -> pd.DataFrame:
+    """Per (backbone, method, training-grid size, seed): gap to Retrain (mean over seeds of `rows`) at the
+    unseen requirements (and per region of `regions`), hypervolume and monotonicity violations, on the
+    100-candidate protocol."""
+    summaries = seed_summaries(density, unseen, hv_reference, reference_rows=rows, by=("grid_size",), regions=regions)
+    gaps = ["rel_gap_unseen", *[f"rel_gap_{region}" for region in (regions or {})]]
+    return summaries[["backbone", "method", "grid_size", "seed", *gaps, "hv", "monotonicity_violations"]]
+
+
+def gap_by_grid(density: pd.DataFrame) -> pd.DataFrame:
+    """`density_summary` as mean gaps (95% CIs over seeds) per backbone, method and training grid size, for
+    every gap column it holds (all unseen requirements, near the ends, in the middle)."""
+    gaps = [column for column in density.columns if column.startswith("rel_gap_")]
+    grouped = density.groupby(["backbone", "method", "grid_size"])
+    table = grouped[gaps].mean()
+    for gap in gaps:
+        table.insert(table.columns.get_loc(gap) + 1, f"{gap}_ci95", grouped[gap].agg(lambda v: confidence_interval(v)[1]))
+    return table
+
+
+def density_table(summary: pd.DataFrame, metric: str = "rel_gap_unseen") -> pd.DataFrame:
+    """`density_summary` per training-grid size: mean and sd over seeds per method and backbone, and the
+    `paired_tests` of PaDiRec against each other method over the (backbone, seed) pairs at that size."""
+    records = []
+    for size, frame in summary.groupby("grid_size"):
+        spread = frame.groupby("method")[metric].agg(["mean", "std"])
+        record = {"grid_size": size}
+        for method, (mean, sd) in spread.iterrows():
+            record.update({f"{method}_mean": mean, f"{method}_sd": sd})
+        tests = paired_tests(frame, metric)
+        record.update({f"p_padirec_vs_{baseline}": p for baseline, p in zip(tests["baseline"], tests["p"])})
+        record["pairs"] = len(frame[["backbone", "seed"]].drop_duplicates())
+        records.append(record)
+    return pd.DataFrame(records).set_index("grid_size")
+
+
+def diversity_control(rows: pd.DataFrame) -> pd.DataFrame:
+    """Pearson r between w_div and each diversity measure (seed-mean grid), per backbone and method.
+
+    alpha-NDCG rewards lists of multi-genre items whether or not they are relevant; genre coverage@10
+    and intra-list distance@10 do not, so they tell whether the trade-off is more than that.
+    """
+    measures = ["alpha_ndcg@10", "coverage@10", "ild@10", "full_alpha_ndcg@10", "full_coverage@10", "full_ild@10"]
+    records = []
+    for (backbone, method), frame in rows.groupby(["backbone", "method"], sort=False):
+        means = requirement_means(frame)
+        records.append({"backbone": backbone, "method": method,
+                        **{f"r(w_div, {m})": float(stats.pearsonr(means["w_div"], means[m]).statistic)
+                           for m in measures}})
+    return pd.DataFrame(records).set_index(["backbone", "method"])
+
+
+def per_requirement_table(rows: pd.DataFrame, objectives) -> pd.DataFrame:
+    """Means over seeds (and samples) of each objective's metric, genre coverage@10 and intra-list distance@10, and
+    the objectives' full-ranking metrics, per backbone, method and requirement."""
+    metrics = metrics_of(objectives)
+    weights = ["w_acc"] if len(objectives) == 2 else [f"w_{o}" for o in objectives]  # two: w_div = 1 - w_acc
+    return (rows.groupby(["backbone", "method", *weights], sort=False)
+            [[*metrics, "coverage@10", "ild@10", *("full_" + m for m in metrics)]].mean())

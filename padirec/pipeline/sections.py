@@ -1,0 +1,309 @@
+"""The sections of params.yaml, one dataclass each, and the checks each makes of its own values.
+
+Each section's `problems(key)` lists what is wrong with its values (key, value, what is allowed, the
+fix); padirec.pipeline.config builds them from the file and gathers every problem at once.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from padirec.objectives import requirements
+
+MAX_SEED = 2**32 - 1  # the largest seed numpy's legacy seeding accepts (torch takes more): valid for both
+
+
+@dataclass(frozen=True)
+class ColumnsConfig:
+    """Column names (without the `:type` suffix) in the atomic files."""
+
+    user: str = "user_id"  # .inter and .user
+    item: str = "item_id"  # .inter and .item
+    rating: str = "rating"  # .inter
+    time: str = "timestamp"  # .inter
+    category: str = "class"  # .item: space-separated category tokens (movie genres)
+    title: str = "movie_title"  # .item: shown by `recommend`
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "ml-100k"  # a built-in source (ml-100k) or the folder name under raw_dir
+    raw_dir: str = "data/raw"  # download cache, relative to the repository root
+    columns: ColumnsConfig = field(default_factory=ColumnsConfig)
+    user_attributes: list[str] = field(default_factory=lambda: ["gender", "age"])
+
+    def problems(self, key: str) -> list[str]:
+        found = []
+        if not self.name.strip():
+            found.append(f"{key}.name is empty: set it to 'ml-100k' or the name of a folder under {self.raw_dir}/")
+        return found
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    min_rating: float = 4.0  # ratings >= this are positives
+    k_core: int = 5  # iterative k-core on users and items
+    history_len: int = 20  # most recent items a model sees
+    eval_negatives: int = 99  # sampled negatives per validation and test user
+    max_users: int = 0  # 0 keeps every user; > 0 keeps the first N users by id (smoke runs)
+    seed: int = 0
+
+    def problems(self, key: str) -> list[str]:
+        found = []
+        if self.k_core < 1:
+            found.append(f"{key}.k_core = {self.k_core}: must be at least 1 (1 disables filtering); the paper uses 5.")
+        if self.history_len < 1:
+            found.append(f"{key}.history_len = {self.history_len}: must be at least 1; the paper uses 20.")
+        if self.eval_negatives < 1:
+            found.append(f"{key}.eval_negatives = {self.eval_negatives}: must be at least 1; the paper uses 99.")
+        if self.max_users < 0:
+            found.append(f"{key}.max_users = {self.max_users}: must be 0 (all users) or a positive count.")
+        return found + _seed_problems(self, key)
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    names: list[str] = field(default_factory=lambda: ["sasrec", "gru4rec"])  # backbones to train
+    # Per-backbone model settings (keys of that backbone's config dataclass in padirec.models.backbones).
+    models: dict = field(default_factory=dict)
+    epochs: int = 50  # upper bound; early stopping on validation NDCG@10 usually ends sooner
+    patience: int = 3  # epochs without improvement before stopping
+    batch_size: int = 128  # training windows (of history_len positions) per step
+    lr: float = 3e-3
+    train_negatives: int = 9  # uniformly sampled negatives per target, resampled every epoch
+    seed: int = 0
+
+    def problems(self, key: str) -> list[str]:
+        from padirec.models.backbones import BACKBONES
+
+        found = _positive(self, key, "epochs", "patience", "batch_size", "train_negatives") + _positive_float(self, key, "lr") \
+            + _seed_problems(self, key)
+        if not self.names:
+            found.append(f"{key}.names is empty: list at least one of {', '.join(BACKBONES)}.")
+        if len(set(self.names)) != len(self.names):
+            found.append(f"{key}.names = {self.names} lists a backbone twice; list each once.")
+        for name in self.names:
+            if name not in BACKBONES:
+                found.append(f"{key}.names: unknown backbone '{name}'; known: {', '.join(BACKBONES)}.")
+        for name, settings in self.models.items():
+            if name not in BACKBONES:
+                found.append(f"{key}.models.{name}: unknown backbone; known: {', '.join(BACKBONES)}.")
+                continue
+            if not isinstance(settings, dict):
+                found.append(f"{key}.models.{name} must be a mapping of model settings, got {settings!r}.")
+                continue
+            allowed = {f.name for f in dataclasses.fields(BACKBONES[name][1])} - {"max_len"}
+            for setting, value in settings.items():
+                if setting not in allowed:
+                    found.append(f"{key}.models.{name}.{setting} is not a known setting; allowed: {', '.join(sorted(allowed))} "
+                                 "(max_len comes from prepare.history_len).")
+                elif not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                    found.append(f"{key}.models.{name}.{setting} = {value!r}: must be a non-negative number.")
+        return found
+
+
+OBJECTIVES = ("acc", "div")  # the paper's objectives; every registered one: padirec.objectives.registry.OBJECTIVES
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Adapter tuning, the same for every study (a study's requirements and seeds: StudyConfig)."""
+
+    epochs: int = 10
+    keep_checkpoints: int = 4  # adapter checkpoints kept from the last epochs of each run
+    batch_size: int = 1024
+    lr: float = 5e-3
+    train_negatives: int = 9  # candidates per training example: the target and these negatives
+    diversity_alpha: float = 0.5
+    diversity_tau: float = 0.1
+    diversity_normalise: bool = False  # divide the soft alpha-DCG by the ideal alpha-DCG of the candidates
+    # User groups of the fairness objectives and metrics: gender (.user attribute) or activity (the most
+    # active 20% of users against the rest); padirec.data.statistics.GROUPINGS.
+    fair_groups: str = "gender"
+
+    def problems(self, key: str) -> list[str]:
+        from padirec.data.statistics import GROUPINGS
+
+        found = _positive(self, key, "epochs", "keep_checkpoints", "batch_size", "train_negatives") + \
+            _positive_float(self, key, "lr", "diversity_tau")
+        if self.fair_groups not in GROUPINGS:
+            found.append(f"{key}.fair_groups = {self.fair_groups!r}: use one of {', '.join(GROUPINGS)}.")
+        if self.keep_checkpoints > self.epochs:
+            found.append(f"{key}.keep_checkpoints = {self.keep_checkpoints} exceeds {key}.epochs = {self.epochs}; "
+                         "keep at most one checkpoint per epoch.")
+        if not 0 <= self.diversity_alpha < 1:
+            found.append(f"{key}.diversity_alpha = {self.diversity_alpha}: must be in [0, 1); the paper uses 0.5.")
+        return found
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    steps: int = 500  # diffusion steps (the paper's)
+    schedule: str = "linear"  # linear (the paper's) or cosine
+    beta_start: float = 1e-5
+    beta_end: float = 0.02
+    prediction: str = "v"  # v (the paper's) or epsilon
+    cond_drop_prob: float = 0.1  # classifier-free guidance: probability of training with the null condition
+    token_size: int = 32  # the flat adapter vector is cut into tokens of this many numbers
+    d_model: int = 64
+    layers: int = 2
+    heads: int = 4
+    train_steps: int = 4000
+    batch_size: int = 64
+    lr: float = 3e-3
+    ema_decay: float = 0.999
+    normalisation: str = "per_coordinate"  # or global (one data-set-wide scale, as the authors)
+    sampler: str = "ddim"  # ddim (deterministic, sample_steps steps) or ddpm (all steps)
+    sample_steps: int = 50
+    guidance: float = 2.0  # default guidance scale s: pred_uncond + s * (pred_cond - pred_uncond)
+    guidance_scales: list[float] = field(default_factory=lambda: [0.0, 1.0, 1.5, 2.0, 3.0])  # the ablation
+    samples_per_requirement: int = 3  # generated adapters per evaluated requirement (one sampling seed each)
+    seed: int = 0
+    stack: int = 6  # generators trained together as one stacked model (1: one at a time); same results
+
+
+    def problems(self, key: str) -> list[str]:
+        from padirec.models.diffusion.schedule import PREDICTIONS, SCHEDULE_KINDS
+        from padirec.models.diffusion.schedulers import SAMPLERS
+        from padirec.training.generators import NORMALISATIONS
+
+        found = _positive(self, key, "steps", "token_size", "d_model", "layers", "heads", "train_steps", "batch_size",
+                          "sample_steps", "samples_per_requirement", "stack") + _positive_float(self, key, "lr", "beta_start", "beta_end") \
+            + _seed_problems(self, key)
+        for name, allowed in (("schedule", SCHEDULE_KINDS), ("prediction", PREDICTIONS), ("sampler", SAMPLERS),
+                              ("normalisation", NORMALISATIONS)):
+            if getattr(self, name) not in allowed:
+                found.append(f"{key}.{name} = {getattr(self, name)!r}: use {' or '.join(map(repr, allowed))}.")
+        if not 0 <= self.cond_drop_prob < 1:
+            found.append(f"{key}.cond_drop_prob = {self.cond_drop_prob}: must be in [0, 1); 0.1 is common.")
+        if not 0 <= self.ema_decay < 1:
+            found.append(f"{key}.ema_decay = {self.ema_decay}: must be in [0, 1).")
+        if self.beta_end <= self.beta_start or self.beta_end >= 1:
+            found.append(f"{key}.beta_end = {self.beta_end}: must exceed beta_start ({self.beta_start}) and be below 1.")
+        if self.d_model % self.heads:
+            found.append(f"{key}.d_model = {self.d_model} is not divisible by {key}.heads = {self.heads}.")
+        if self.sample_steps > self.steps:
+            found.append(f"{key}.sample_steps = {self.sample_steps} exceeds {key}.steps = {self.steps}.")
+        for name in ("guidance",):
+            if getattr(self, name) < 0:
+                found.append(f"{key}.{name} = {getattr(self, name)}: a guidance scale must be at least 0.")
+        if any(s < 0 for s in self.guidance_scales) or not self.guidance_scales:
+            found.append(f"{key}.guidance_scales = {self.guidance_scales}: give at least one scale, each at least 0.")
+        return found
+
+
+@dataclass(frozen=True)
+class HypernetworkConfig:
+    """The Hypernetwork baseline: an MLP from the requirement to adapter parameters."""
+
+    hidden: int = 64
+    requirements_per_batch: int = 8  # requirements drawn uniformly on the simplex for every batch
+    lr: float = 0.001
+
+    def problems(self, key: str) -> list[str]:
+        return _positive(self, key, "hidden", "requirements_per_batch") + _positive_float(self, key, "lr")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    mmr_pool: int = 100  # MMR re-ranks this many of the backbone's best-scored candidates
+    hypernetwork: HypernetworkConfig = field(default_factory=HypernetworkConfig)
+
+    def problems(self, key: str) -> list[str]:
+        return _positive(self, key, "mmr_pool")
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Where stages run; changes speed, not what is computed (see padirec.pipeline.runtime)."""
+
+    device: str = "auto"  # auto (CUDA when present, else CPU), cpu, cuda, cuda:N or mps
+    workers: int = 0  # processes that run a stage's independent units side by side; 0 = one per core
+
+    def problems(self, key: str) -> list[str]:
+        from padirec.pipeline.runtime import device_problem
+
+        found = []
+        if (problem := device_problem(self.device)) is not None:
+            found.append(f"{key}.device = {self.device!r}: {problem}")
+        if self.workers < 0:
+            found.append(f"{key}.workers = {self.workers}: give 0 (one per core) or a positive number of processes.")
+        return found
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """One requirement study: its objectives and requirement grids (params.yaml `studies.<name>`)."""
+
+    objectives: list[str] = field(default_factory=lambda: list(OBJECTIVES))
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # replicates of everything after the backbone
+    grid: list[list[float]] = field(default_factory=lambda: [[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]])  # training grid
+    adaptive_budget: int = 0  # extra training requirements the sweep places itself (two objectives only)
+    eval_grid: list[list[float]] = field(default_factory=lambda: [[0.0, 1.0], [0.25, 0.75], [1.0, 0.0]])
+    ablation_grids: list[list[list[float]]] = field(default_factory=list)  # grid-density ablation generators
+    # Hypervolume reference points: one value per objective's metric, worse than any method reaches.
+    hv_reference: list[float] = field(default_factory=lambda: [0.05, 0.45])
+    hv_reference_full: list[float] = field(default_factory=lambda: [0.0, 0.4])
+
+    @property
+    def ablation_only(self) -> list[list[float]]:
+        """The requirements of `ablation_grids` that `grid` lacks, sorted: the sweep tunes them beside the grid, for
+        the ablation generators only."""
+        on_grid = set(requirements.keys(self.grid))
+        return [list(point) for point in sorted({point for grid in self.ablation_grids
+                                                 for point in requirements.keys(grid)} - on_grid)]
+
+    def problems(self, key: str) -> list[str]:
+        from padirec.objectives.registry import OBJECTIVES as REGISTERED
+
+        k = len(self.objectives)
+        found = [f"{key}.objectives: unknown objective '{name}'; known: {', '.join(REGISTERED)}."
+                 for name in self.objectives if name not in REGISTERED]
+        if len(set(self.objectives)) != k or k < 2:
+            found.append(f"{key}.objectives = {self.objectives}: list each objective once, at least two.")
+        if len(set(self.seeds)) != len(self.seeds) or not all(0 <= s <= MAX_SEED for s in self.seeds):
+            found.append(f"{key}.seeds = {self.seeds}: give seeds in 0..{MAX_SEED}, each once.")
+        found += requirements.grid_problems(self.grid, f"{key}.grid", k)
+        if self.adaptive_budget < 0:
+            found.append(f"{key}.adaptive_budget = {self.adaptive_budget}: give 0 (the grid as listed) or the number "
+                         "of extra requirements to place.")
+        elif self.adaptive_budget and k != 2:
+            found.append(f"{key}.adaptive_budget = {self.adaptive_budget}: adaptive placement splits intervals of a "
+                         f"one-dimensional grid, so it needs 2 objectives, not {k}; set it to 0.")
+        found += requirements.grid_problems(self.eval_grid, f"{key}.eval_grid", k)
+        for index, grid in enumerate(self.ablation_grids):
+            found += requirements.grid_problems(grid, f"{key}.ablation_grids[{index}]", k)
+            if len(grid) < 2:
+                found.append(f"{key}.ablation_grids[{index}] has {len(grid)} requirement(s): give at least two.")
+        sizes = [len(grid) for grid in self.ablation_grids]
+        if len(set(sizes)) != len(sizes) or len(self.grid) + self.adaptive_budget in sizes:
+            found.append(f"{key}.ablation_grids have sizes {sizes}: each must differ from the others and from the "
+                         f"training grid's {len(self.grid) + self.adaptive_budget} (generators are named by size).")
+        for name in ("hv_reference", "hv_reference_full"):
+            point = getattr(self, name)
+            if len(point) != k or any(not 0 <= v < 1 for v in point):
+                found.append(f"{key}.{name} = {point}: give {k} values in [0, 1), one per objective's metric "
+                             f"({', '.join(self.objectives)}), worse than every point a method can reach.")
+        if self.eval_grid and not requirements.unseen(self.eval_grid, self.grid):
+            found.append(f"{key}.eval_grid lies entirely on {key}.grid: no requirement is unseen by the generator, so "
+                         "generalisation cannot be measured; add requirements between the grid points.")
+        if len(self.seeds) < 2:
+            found.append(f"{key}.seeds = {self.seeds}: the evaluation needs at least 2 seeds for standard "
+                         "deviations and paired t-tests; 3 or more is better.")
+        return found
+
+
+def _seed_problems(section, key: str) -> list[str]:
+    if not 0 <= section.seed <= MAX_SEED:
+        return [f"{key}.seed = {section.seed}: must be an integer in 0..{MAX_SEED}."]
+    return []
+
+
+def _positive(section, key: str, *names: str) -> list[str]:
+    return [f"{key}.{name} = {getattr(section, name)}: must be a positive integer."
+            for name in names if getattr(section, name) < 1]
+
+
+def _positive_float(section, key: str, *names: str) -> list[str]:
+    return [f"{key}.{name} = {getattr(section, name)}: must be positive."
+            for name in names if not getattr(section, name) > 0]

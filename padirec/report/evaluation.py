@@ -1,0 +1,225 @@
+"""The evaluation stage's tables and figures, saved where DVC expects them and returned for notebook 05 to show.
+
+`EvaluationReport` holds one study's evaluation (padirec.comparison.run.evaluate_backbones) and computes each
+section once: the seed summaries feed the main table, the t-tests, the near-end table and the replication check.
+Sections that only make sense along one axis (curves against w_acc, the 2-D front, the PCA picture) are
+two-objective features; with three or more objectives the ternary maps take their place.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from padirec.comparison import replication, results, summaries, tables
+from padirec.comparison.run import BackboneEvaluation
+from padirec.objectives import requirements
+from padirec.objectives.registry import metrics_of
+from padirec.pipeline import io, workers
+from padirec.pipeline.artifacts import AdapterSweep
+from padirec.pipeline.notebook import OpenStage
+from padirec.report import figures, ternary
+from padirec.training import generators
+
+TERNARY_METHODS = ("retrain", "padirec", "interpolate", "nearest", "soup", "hypernetwork")
+# What a section shows, for a study of two objectives and of more (notebook 05 prints the one for its study).
+SECTION_TEXT = {
+    "requirement_figures": (
+        "Each metric against w_acc (the paper's Figure 4a), bands the standard deviation over seeds. Genre "
+        "coverage@10 and intra-list distance@10 do not reward multi-genre items the way alpha-NDCG does; the table "
+        "gives r(w_div, measure) per method.",
+        "Ternary maps of each objective's metric over the requirement simplex (each corner is one objective alone; "
+        "a point is an unseen requirement, its colour the seed-mean metric there) for Retrain and PaDiRec on the "
+        "first backbone; then PaDiRec's and Interpolate's relative error against Retrain at the same points, and "
+        "the error per method."),
+    "fronts": (
+        "Each method's achieved (NDCG@10, alpha-NDCG@10) points across the grid; the cross is the hypervolume "
+        "reference point.",
+        "Each method's achieved points across the grid, projected on each pair of the objectives' metrics."),
+    "memorisation": (
+        "Distance from each generated adapter to its nearest training checkpoint, beside the distance between the "
+        "adapters of two neighbouring grid requirements; and the first seed's training checkpoints and generated "
+        "adapters on the checkpoints' first two principal axes. A generator that only memorised would put its "
+        "unseen-requirement adapters on top of training checkpoints.",
+        "Not drawn for this study: the picture orders adapters along w_acc, which needs two objectives."),
+}
+
+
+@dataclass
+class EvaluationReport:
+    stage: OpenStage
+    results: dict[str, BackboneEvaluation]
+
+    @property
+    def study(self):
+        return self.stage.study
+
+    @property
+    def two_objectives(self) -> bool:
+        return len(self.study.objectives) == 2
+
+    def text(self, section: str) -> str:
+        """What `section` shows for this study's number of objectives (SECTION_TEXT)."""
+        return SECTION_TEXT[section][0 if self.two_objectives else 1]
+
+    @cached_property
+    def rows(self) -> pd.DataFrame:
+        return pd.concat([r.rows for r in self.results.values()], ignore_index=True)
+
+    @cached_property
+    def seconds(self) -> pd.DataFrame:
+        return pd.concat([r.seconds for r in self.results.values()], ignore_index=True)
+
+    @cached_property
+    def unseen(self) -> list[tuple[float, ...]]:
+        """The evaluation requirements no backbone's generator saw (the study's grid and the placed ones)."""
+        training = np.concatenate([AdapterSweep.load(self.stage.out.sweep(name), name, self.study.objectives)
+                                   .training_weights for name in self.results])
+        return requirements.unseen(self.study.eval_grid, training)
+
+    @cached_property
+    def regions(self) -> dict[str, list]:
+        return requirements.regions(self.study.grid, self.unseen)
+
+    @cached_property
+    def summaries(self) -> pd.DataFrame:
+        return summaries.seed_summaries(self.rows, self.unseen, tuple(self.study.hv_reference), regions=self.regions)
+
+    @cached_property
+    def full_summaries(self) -> pd.DataFrame:
+        return summaries.seed_summaries(self.rows, self.unseen, tuple(self.study.hv_reference_full), prefix="full_")
+
+    def _save(self, table: pd.DataFrame, name: str) -> pd.DataFrame:
+        figures.save_table(table, self.stage.out.tables / name)
+        return table
+
+    def guidance(self) -> pd.DataFrame:
+        """The validation gap per guidance scale (table and figure)."""
+        table = pd.concat({name: r.guidance_table for name, r in self.results.items()}, names=["backbone"])
+        rows = pd.concat([r.guidance_rows for r in self.results.values()], ignore_index=True)
+        figure = figures.guidance_figure(rows[rows["method"] == "padirec"])
+        figure.suptitle("validation split", y=1.0)
+        figures.save_figure(figure, self.stage.out.figures / "guidance_ablation.png")
+        return self._save(table, "guidance_ablation")
+
+    def main_table(self) -> pd.DataFrame:
+        main = self._save(tables.main_table(self.summaries), "main_results")
+        self._save(tables.readable_main_table(main), "main_results_ci")
+        return main
+
+    def full_ranking_table(self) -> pd.DataFrame:
+        return self._save(tables.main_table(self.full_summaries), "main_results_full_ranking")
+
+    @cached_property
+    def paired_tests(self) -> pd.DataFrame:
+        tests = pd.concat([replication.paired_tests(self.summaries, "hv"),
+                           replication.paired_tests(self.summaries, "rel_gap_unseen")],
+                          ignore_index=True).set_index(["metric", "baseline"])
+        return self._save(tests, "ttests")
+
+    def near_ends(self) -> pd.DataFrame:
+        return self._save(tables.near_end_table(tables.main_table(self.summaries)), "near_end_gaps")
+
+    def per_requirement(self) -> pd.DataFrame:
+        return self._save(tables.per_requirement_table(self.rows, self.study.objectives), "per_requirement")
+
+    def requirement_figures(self) -> pd.DataFrame:
+        """Two objectives: each metric against w_acc, and r(w_div, diversity measure) per method. More: ternary maps
+        of the metrics and of the relative error against Retrain on the first backbone, and those errors."""
+        out, rows, objectives = self.stage.out, self.rows, self.study.objectives
+        if self.two_objectives:
+            figures.save_figure(figures.method_curves_figure(rows), out.figures / "method_curves.png")
+            return self._save(tables.diversity_control(rows), "diversity_measures")
+        first = self.stage.cfg.backbone.names[0]
+        on_first = rows[rows["backbone"] == first]
+        figure = ternary.metric_maps_figure(on_first, objectives, methods=("retrain", "padirec"))
+        figure.suptitle(f"{first}: metrics over the simplex (unseen requirements)", y=1.02)
+        figures.save_figure(figure, out.figures / "metric_maps.png")
+        figures.save_figure(ternary.error_maps_figure(on_first, objectives, methods=("padirec", "interpolate")),
+                            out.figures / "error_maps.png")
+        errors = ternary.relative_errors(rows, objectives, methods=TERNARY_METHODS[1:])
+        return errors.groupby("method")["rel_error"].describe()[["mean", "50%", "max"]]
+
+    def fronts(self) -> None:
+        """Two objectives: the trade-off front and the reference point. More: the achieved points per metric pair."""
+        out, rows = self.stage.out, self.rows
+        if self.two_objectives:
+            figures.save_figure(figures.pareto_figure(rows, tuple(self.study.hv_reference)), out.figures / "pareto.png")
+            return
+        first = rows[rows["backbone"] == self.stage.cfg.backbone.names[0]]
+        figures.save_figure(ternary.achieved_points_figure(first, self.study.objectives, methods=list(TERNARY_METHODS)),
+                            out.figures / "achieved_points.png")
+
+    @cached_property
+    def density(self) -> pd.DataFrame:
+        rows = pd.concat([r.density_rows for r in self.results.values()], ignore_index=True)
+        density = tables.density_summary(rows, self.rows, self.unseen, tuple(self.study.hv_reference), self.regions)
+        self._save(density.set_index(["backbone", "method", "grid_size", "seed"]), "grid_density")
+        return density
+
+    def grid_density(self) -> pd.DataFrame:
+        figures.save_figure(figures.density_figure(self.density), self.stage.out.figures / "grid_density.png")
+        return self._save(tables.density_table(self.density), "grid_density_tests")
+
+    def gap_by_grid(self) -> pd.DataFrame:
+        return self._save(tables.gap_by_grid(self.density), "gap_by_grid")
+
+    def findings(self) -> str:
+        """The replication check's table, and the sentences written from it."""
+        table = replication.replication_table(
+            self.summaries, replication.replication_comparisons(self.summaries, self.density), self.study.seeds)
+        self._save(table.set_index(["comparison", "metric", "other"]), "replication")
+        findings = replication.findings_markdown(table)
+        io.write_text(self.stage.out.tables / "findings.md", findings)
+        return findings
+
+    def memorisation(self) -> pd.DataFrame | None:
+        """Two objectives (the PCA picture orders adapters by w_acc): distance from each generated adapter to its
+        nearest training checkpoint, and the first backbone's adapters on their first two principal axes."""
+        if not self.two_objectives:
+            return None
+        out, weights = self.stage.out, np.asarray(self.study.eval_grid)
+        found, sweeps = [], {}
+        seen = {w[0] for w in requirements.keys(np.concatenate([
+            AdapterSweep.load(out.sweep(name), name, self.study.objectives).training_weights for name in self.results]))}
+        for name, result in self.results.items():
+            sweeps[name] = AdapterSweep.load(out.sweep(name), name, self.study.objectives).subset(result.replicates[0].seed)
+            found.append(generators.memorisation(result.replicates[0].generated["padirec"], sweeps[name], weights, seen)
+                         .assign(backbone=name))
+        table = pd.concat(found).groupby(["backbone", "unseen"])[["nearest_training_distance",
+                                                                  "neighbour_grid_distance"]].mean()
+        name = self.stage.cfg.backbone.names[0]
+        first, checkpoints = self.results[name].replicates[0], sweeps[name].checkpoints[0]  # [R, keep, P]
+        figure = figures.memorisation_figure(checkpoints.reshape(-1, checkpoints.shape[-1]),
+                                             np.repeat(sweeps[name].weights[:, 0], checkpoints.shape[1]),
+                                             first.generated["padirec"][0].numpy(), weights[:, 0],
+                                             f"{name}, seed {first.seed}: adapters on PCA axes")
+        figures.save_figure(figure, out.figures / "memorisation_pca.png")
+        return self._save(table, "generator_memorisation")
+
+    def efficiency(self) -> pd.DataFrame:
+        """Seconds to serve one requirement per method, the one-off costs, and each unit's wall time."""
+        timing, seconds = self.stage.out.timing, self.seconds
+        figures.save_figure(figures.efficiency_figure(tables.seconds_per_requirement(seconds)),
+                            timing / "efficiency.png")
+        one_off = pd.DataFrame({
+            "hypernetwork_training_s": seconds.groupby("backbone")["hypernetwork_training"].mean(),
+            "retrain_stacked_s_per_requirement": seconds.groupby("backbone")["retrain_stacked"].mean()})
+        figures.save_table(tables.efficiency_table(seconds), timing / "efficiency")
+        figures.save_table(one_off, timing / "one_off_seconds")
+        figures.save_table(workers.unit_seconds(), timing / "units")
+        return one_off
+
+    def write_results(self) -> list[str]:
+        """metrics.json, the headline numbers `dvc metrics show` lists, and the per-requirement curves."""
+        out, objectives = self.stage.out, self.study.objectives
+        metrics = results.write_results(self.results, self.rows, self.summaries, self.full_summaries,
+                                        self.paired_tests, self.study,
+                                        out.of_stage("sweep").figures / "sweep_metrics.json",
+                                        out.figures / "metrics.json", self.stage.device)
+        figures.save_metric_files(tables.headline(tables.main_table(self.summaries)), out.of_stage("headline").figures)
+        figures.save_curves(self.rows, out.figures / "plots" / "tradeoff", ["backbone", "method"],
+                            [f"w_{o}" for o in objectives] + metrics_of(objectives))
+        return sorted(metrics["backbones"][self.stage.cfg.backbone.names[0]]["methods"])
