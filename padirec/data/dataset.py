@@ -101,34 +101,11 @@ class Dataset:
 def prepare_dataset(raw: RawFiles, data: DataConfig, prepare: PrepareConfig) -> Dataset:
     """Turn raw atomic files into the train/valid/test examples every later stage reads."""
     columns = data.columns
-    inter = read_atomic(raw.inter)
-    _require_columns(inter, raw.inter, {"user": columns.user, "item": columns.item, "rating": columns.rating, "time": columns.time})
-    items = read_atomic(raw.item)
-    _require_columns(items, raw.item, {"item": columns.item, "category": columns.category})
-    raw_counts = {"users": int(inter[columns.user].nunique()), "items": int(inter[columns.item].nunique()), "interactions": len(inter)}
-
-    ratings = pd.DataFrame({
-        "user": inter[columns.user],
-        "item": inter[columns.item],
-        "rating": pd.to_numeric(inter[columns.rating]),
-        "time": pd.to_numeric(inter[columns.time]),
-    })
+    ratings, items, raw_counts = _read_ratings(raw, data)
     if prepare.max_users > 0:
         kept_users = _id_order(ratings["user"])[:prepare.max_users]
         ratings = ratings[ratings["user"].isin(kept_users)]
-    positives = ratings[ratings["rating"] >= prepare.min_rating]
-    positive_counts = {"users": int(positives["user"].nunique()), "items": int(positives["item"].nunique()), "interactions": len(positives)}
-    positives = k_core(positives, prepare.k_core)
-    if positives.empty or positives["user"].nunique() == 0:
-        raise DataError(
-            f"prepare.k_core = {prepare.k_core} leaves no users (with prepare.min_rating = {prepare.min_rating}"
-            f"{f' and prepare.max_users = {prepare.max_users}' if prepare.max_users else ''}); lower prepare.k_core."
-        )
-    if positives.groupby("user").size().min() < 3:
-        raise DataError(
-            f"prepare.k_core = {prepare.k_core} keeps users with fewer than 3 positives, too few for a "
-            "train/validation/test split; set prepare.k_core to at least 3."
-        )
+    positives, positive_counts = _positives(ratings, prepare)
 
     user_ids = _id_order(positives["user"])
     item_ids = _id_order(positives["item"])
@@ -151,20 +128,7 @@ def prepare_dataset(raw: RawFiles, data: DataConfig, prepare: PrepareConfig) -> 
     rng = np.random.default_rng(prepare.seed)
     for split in (valid, test):
         split.negatives = sample_negatives(split.user, seen_start, seen_items, len(item_ids), prepare.eval_negatives, rng)
-
-    item_table = items.drop_duplicates(columns.item).set_index(columns.item).reindex(item_ids)
-    if item_table[columns.category].isna().any():
-        missing = item_table.index[item_table[columns.category].isna()][:5].tolist()
-        raise DataError(f"{raw.item} has no '{columns.category}' row for items {missing}: every item needs its categories.")
-    category_lists = item_table[columns.category].str.split()
-    category_names = np.array(sorted({name for names in category_lists for name in names}))
-    if len(category_names) == 0:
-        raise DataError(f"{raw.item}: column '{columns.category}' is empty for every item; the diversity objective needs item categories.")
-    category_column = {name: position for position, name in enumerate(category_names)}
-    item_categories = np.zeros((len(item_ids) + 1, len(category_names)), dtype=np.uint8)
-    for row, names in enumerate(category_lists, start=1):
-        item_categories[row, [category_column[name] for name in names]] = 1
-    titles = item_table[columns.title] if columns.title in item_table else pd.Series(item_ids, index=item_ids)
+    item_categories, category_names, titles = _item_table(raw, items, item_ids, columns)
 
     return Dataset(
         name=data.name,
@@ -180,6 +144,59 @@ def prepare_dataset(raw: RawFiles, data: DataConfig, prepare: PrepareConfig) -> 
         meta={"raw": raw_counts, "positives": positive_counts, "min_rating": prepare.min_rating,
               "k_core": prepare.k_core, "history_len": prepare.history_len, "seed": prepare.seed},
     )
+
+
+def _read_ratings(raw: RawFiles, data: DataConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """The ratings (user, item, rating, time), the item table, and the raw counts."""
+    columns = data.columns
+    inter = read_atomic(raw.inter)
+    _require_columns(inter, raw.inter, {"user": columns.user, "item": columns.item, "rating": columns.rating, "time": columns.time})
+    items = read_atomic(raw.item)
+    _require_columns(items, raw.item, {"item": columns.item, "category": columns.category})
+    raw_counts = {"users": int(inter[columns.user].nunique()), "items": int(inter[columns.item].nunique()), "interactions": len(inter)}
+    ratings = pd.DataFrame({
+        "user": inter[columns.user],
+        "item": inter[columns.item],
+        "rating": pd.to_numeric(inter[columns.rating]),
+        "time": pd.to_numeric(inter[columns.time]),
+    })
+    return ratings, items, raw_counts
+
+
+def _positives(ratings: pd.DataFrame, prepare: PrepareConfig) -> tuple[pd.DataFrame, dict]:
+    """The positive ratings after the k-core, and their counts before it; a DataError when too few remain."""
+    positives = ratings[ratings["rating"] >= prepare.min_rating]
+    positive_counts = {"users": int(positives["user"].nunique()), "items": int(positives["item"].nunique()), "interactions": len(positives)}
+    positives = k_core(positives, prepare.k_core)
+    if positives.empty or positives["user"].nunique() == 0:
+        raise DataError(
+            f"prepare.k_core = {prepare.k_core} leaves no users (with prepare.min_rating = {prepare.min_rating}"
+            f"{f' and prepare.max_users = {prepare.max_users}' if prepare.max_users else ''}); lower prepare.k_core."
+        )
+    if positives.groupby("user").size().min() < 3:
+        raise DataError(
+            f"prepare.k_core = {prepare.k_core} keeps users with fewer than 3 positives, too few for a "
+            "train/validation/test split; set prepare.k_core to at least 3."
+        )
+    return positives, positive_counts
+
+
+def _item_table(raw: RawFiles, items: pd.DataFrame, item_ids: np.ndarray, columns) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+    """Multi-hot categories [I + 1, C] (row 0: padding), the category names, and the titles of the kept items."""
+    item_table = items.drop_duplicates(columns.item).set_index(columns.item).reindex(item_ids)
+    if item_table[columns.category].isna().any():
+        missing = item_table.index[item_table[columns.category].isna()][:5].tolist()
+        raise DataError(f"{raw.item} has no '{columns.category}' row for items {missing}: every item needs its categories.")
+    category_lists = item_table[columns.category].str.split()
+    category_names = np.array(sorted({name for names in category_lists for name in names}))
+    if len(category_names) == 0:
+        raise DataError(f"{raw.item}: column '{columns.category}' is empty for every item; the diversity objective needs item categories.")
+    category_column = {name: position for position, name in enumerate(category_names)}
+    item_categories = np.zeros((len(item_ids) + 1, len(category_names)), dtype=np.uint8)
+    for row, names in enumerate(category_lists, start=1):
+        item_categories[row, [category_column[name] for name in names]] = 1
+    titles = item_table[columns.title] if columns.title in item_table else pd.Series(item_ids, index=item_ids)
+    return item_categories, category_names, titles
 
 
 def _require_columns(frame: pd.DataFrame, path: Path, wanted: dict[str, str]) -> None:

@@ -138,7 +138,7 @@ def scale_main(cfg: config.Config, out: paths.Paths, device: torch.device, targe
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m padirec.perf.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--backbone", default="sasrec")
     parser.add_argument("--repeats", type=int, default=20)
@@ -146,6 +146,67 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-steps", type=int, default=200, help="steps per generator in the stacking comparison")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps (default: runtime.device)")
     parser.add_argument("--scale", action="store_true", help="run the cost model on synthetic data instead")
+    return parser
+
+
+def retrain_seconds(model, dataset, requirement: np.ndarray, cfg: config.Config, study: config.StudyConfig,
+                    device: torch.device) -> tuple[float, float]:
+    """Retrain at one requirement over cached states (the cache's computation included) and without a cache."""
+    histories = torch.as_tensor(dataset.train.history, dtype=torch.long, device=device)
+    started = time.perf_counter()
+    tuning = TuningSet.of(model, dataset)
+    retrain(tuning, requirement, cfg.sweep, 0, study.objectives)
+    cached = time.perf_counter() - started
+    uncached = retrain(replace(tuning, states=UncachedStates(model, histories)), requirement, cfg.sweep, 0,
+                       study.objectives)
+    return cached, uncached.seconds
+
+
+def benchmark(args, cfg: config.Config, study: config.StudyConfig, out: paths.Paths, device: torch.device) -> dict:
+    """Generation per sampler, Retrain cached and uncached, the one-off costs and their break-even, stacking."""
+    dataset = data.Dataset.load(out.dataset)
+    model, _ = artifacts.load_backbone(out.backbone(args.backbone), args.backbone, device)
+    generator = Generator.load(out.generator(args.backbone, study.seeds[0]), cfg.diffusion, backbone=args.backbone,
+                               objectives=study.objectives, device=device)
+    test = evaluation.EvaluationSet.from_split(dataset, dataset.test)
+    test_states = evaluation.backbone_states(model, test.history)
+    weights = np.asarray(study.eval_grid)
+
+    samplers = sampler_table(generator, model, test_states, test, weights, args.repeats)
+    default = samplers[(samplers["sampler"] == cfg.diffusion.sampler) & (samplers["steps"] == cfg.diffusion.sample_steps)]
+    generate_s = float(default["ms_per_adapter"].iloc[0]) / 1000
+    batch = np.random.default_rng(0).dirichlet([1.0, 1.0], size=100)
+    generate_batch_ms = median_ms(lambda: generator.generate(batch), max(3, args.repeats // 4), warmup=1) / len(batch)
+    retrain_s = dict(zip(("cached", "uncached"), retrain_seconds(model, dataset, weights[3:4], cfg, study, device)))
+
+    stages = stage_resources(out.root)
+    training = pd.read_csv(out.of_stage("diffusion").tables / "generator_training.csv")
+    generator_train_s = float(training[(training["backbone"] == args.backbone) & (training["grid"] == "full")]
+                              ["train_seconds"].mean())
+    # One generator learns from one seed's sweep: that share of the sweep stage, plus its training.
+    one_off_s = stages["sweep"]["seconds"] / (len(cfg.backbone.names) * len(study.seeds)) + generator_train_s
+    return {
+        "backbone": args.backbone,
+        **runtime.describe(device),
+        "cpu": environment.cpu_model(),
+        "generator_training_stacked_vs_one_at_a_time": generator_training(cfg, study, out, args.train_steps, device),
+        "generate_ms": round(generate_s * 1000, 2),
+        "generate_default_sampler": f"{cfg.diffusion.sampler}, {cfg.diffusion.sample_steps} steps, guidance {cfg.diffusion.guidance}",
+        "samplers": samplers.round(4).to_dict("records"),
+        "generate_batch_ms": round(generate_batch_ms, 3),
+        "retrain_s": {kind: round(seconds, 2) for kind, seconds in retrain_s.items()},
+        "speedup": {kind: round(seconds / generate_s) for kind, seconds in retrain_s.items()},
+        "time_reduction_percent": {kind: round(100 * (1 - generate_s / seconds), 2) for kind, seconds in retrain_s.items()},
+        "one_off_s": round(one_off_s, 1),
+        "break_even_requirements": {kind: int(np.ceil(one_off_s / (seconds - generate_s)))
+                                    for kind, seconds in retrain_s.items()},
+        "stage_s": stages,
+        "peak_rss_mb_benchmark": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     root = paths.repo_root()
     out = paths.Paths(root, "paper")  # the benchmark serves the paper study's (accuracy, diversity) generators
@@ -161,63 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     if args.scale:
         return scale_main(cfg, out, device, root / (args.out or "figures/scaling.json"))
-    dataset = data.Dataset.load(out.dataset)
-    model, _ = artifacts.load_backbone(out.backbone(args.backbone), args.backbone, device)
-    generator = Generator.load(out.generator(args.backbone, study.seeds[0]), cfg.diffusion, backbone=args.backbone,
-                               objectives=study.objectives, device=device)
-    test = evaluation.EvaluationSet.from_split(dataset, dataset.test)
-    test_states = evaluation.backbone_states(model, test.history)
-    weights = np.asarray(study.eval_grid)
-
-    samplers = sampler_table(generator, model, test_states, test, weights, args.repeats)
-    default = samplers[(samplers["sampler"] == cfg.diffusion.sampler) & (samplers["steps"] == cfg.diffusion.sample_steps)]
-    generate_ms = float(default["ms_per_adapter"].iloc[0])
-    batch = np.random.default_rng(0).dirichlet([1.0, 1.0], size=100)
-    generate_batch_ms = median_ms(lambda: generator.generate(batch), max(3, args.repeats // 4), warmup=1) / len(batch)
-
-    histories = torch.as_tensor(dataset.train.history, dtype=torch.long, device=device)
-    requirement = weights[3:4]
-    started = time.perf_counter()
-    tuning = TuningSet.of(model, dataset)
-    cached = retrain(tuning, requirement, cfg.sweep, 0, study.objectives)
-    retrain_cached_s = time.perf_counter() - started  # includes computing the cache once
-    uncached = retrain(replace(tuning, states=UncachedStates(model, histories)), requirement, cfg.sweep, 0,
-                       study.objectives)
-    retrain_uncached_s = uncached.seconds
-
-    stages = stage_resources(root)
-    training = pd.read_csv(out.of_stage("diffusion").tables / "generator_training.csv")
-    generator_train_s = float(training[(training["backbone"] == args.backbone) & (training["grid"] == "full")]
-                              ["train_seconds"].mean())
-    # One generator learns from one seed's sweep: that share of the sweep stage, plus its training.
-    one_off_s = stages["sweep"]["seconds"] / (len(cfg.backbone.names) * len(study.seeds)) + generator_train_s
-    stacking = generator_training(cfg, study, out, args.train_steps, device)
-    result = {
-        "backbone": args.backbone,
-        **runtime.describe(device),
-        "cpu": environment.cpu_model(),
-        "generator_training_stacked_vs_one_at_a_time": stacking,
-        "generate_ms": round(generate_ms, 2),
-        "generate_default_sampler": f"{cfg.diffusion.sampler}, {cfg.diffusion.sample_steps} steps, guidance {cfg.diffusion.guidance}",
-        "samplers": samplers.round(4).to_dict("records"),
-        "generate_batch_ms": round(generate_batch_ms, 3),
-        "retrain_s": {"cached": round(retrain_cached_s, 2), "uncached": round(retrain_uncached_s, 2)},
-        "speedup": {"cached": round(retrain_cached_s / (generate_ms / 1000)),
-                    "uncached": round(retrain_uncached_s / (generate_ms / 1000))},
-        "time_reduction_percent": {"cached": round(100 * (1 - generate_ms / 1000 / retrain_cached_s), 2),
-                                   "uncached": round(100 * (1 - generate_ms / 1000 / retrain_uncached_s), 2)},
-        "one_off_s": round(one_off_s, 1),
-        "break_even_requirements": {"cached": int(np.ceil(one_off_s / (retrain_cached_s - generate_ms / 1000))),
-                                    "uncached": int(np.ceil(one_off_s / (retrain_uncached_s - generate_ms / 1000)))},
-        "stage_s": stages,
-        "peak_rss_mb_benchmark": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-    }
+    result = benchmark(args, cfg, study, out, device)
     io.write_json(root / (args.out or "figures/bench.json"), result)
-    print(samplers.round(4).to_string(index=False))
-    summary = {key: value for key, value in result.items() if key != "samplers"}
-    print(json.dumps(summary, indent=2))
+    print(pd.DataFrame(result["samplers"]).to_string(index=False))
+    print(json.dumps({key: value for key, value in result.items() if key != "samplers"}, indent=2))
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())
