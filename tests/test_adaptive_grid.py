@@ -1,13 +1,15 @@
 """The sweep's adaptive grid: extra requirements where the validation metrics change fastest."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from padirec.data import dataset as data
 from padirec.evaluation import protocol as evaluation
 from padirec.pipeline import config
-from padirec.training import sweep, backbone as train
+from padirec.training import adapters, sweep, backbone as train
 
 
 def test_steepest_interval_is_the_largest_relative_change_of_any_metric():
@@ -43,9 +45,11 @@ def test_the_sweep_places_its_budget_between_grid_points_and_tunes_them_for_ever
     test = evaluation.EvaluationSet.from_split(small, small.test)
     model = train.train_backbone("sasrec", small, config.BackboneConfig(epochs=1, models={"sasrec": {"blocks": 1}}),
                                  valid).model
-    settings = config.SweepConfig(grid=[[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]], seeds=[0, 1], epochs=2,
-                                  keep_checkpoints=2, batch_size=512, adaptive_budget=2)
-    result = sweep.run_sweep("sasrec", model, small, settings, test, valid)
+    settings = config.SweepConfig(epochs=2, keep_checkpoints=2, batch_size=512)
+    # An evaluation grid on the grid's ends only: no middle is one of its requirements, so none moves.
+    study = config.StudyConfig(grid=[[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]], seeds=[0, 1], adaptive_budget=2,
+                               eval_grid=[[0.0, 1.0], [1.0, 0.0]])
+    result = sweep.run_sweep("sasrec", model, small, settings, study, test, valid)
     w_acc = result.sweep.weights[:, 0]
     assert len(w_acc) == 5 and np.all(np.diff(w_acc) > 0)  # saved in order of w_acc
     placed = sorted(set(w_acc) - {0.0, 0.5, 1.0})
@@ -55,12 +59,17 @@ def test_the_sweep_places_its_budget_between_grid_points_and_tunes_them_for_ever
     assert result.timings["adaptive_requirements"] == 2
     # A placed requirement tuned alone equals what tuning it in the stack would give (same seed, same batches).
     index = int(np.flatnonzero(w_acc == placed[0])[0])
-    states, targets, categories = train.tuning_tensors(model, small)
-    alone = train.tune_adapters(model, states, targets, categories, result.sweep.weights[index:index + 1], settings,
-                                seed=1, progress=False)
+    alone = adapters.tune_adapters(adapters.TuningSet.of(model, small), result.sweep.weights[index:index + 1],
+                                   settings, 1, study.objectives, progress=False)
     assert np.allclose(alone.checkpoints[0], result.sweep.checkpoints[1, index], atol=1e-6)
     with pytest.raises(ValueError, match="validation split"):
-        sweep.run_sweep("sasrec", model, small, settings, test)
+        sweep.run_sweep("sasrec", model, small, settings, study, test)
+    # The study's evaluation requirements stay unseen: with both first middles (0.25, 0.75) among them, the one
+    # requirement placed goes to the first quarter of its interval instead.
+    unseen = dataclasses.replace(study, seeds=[0], adaptive_budget=1,
+                                 eval_grid=[[0.0, 1.0], [0.25, 0.75], [0.75, 0.25], [1.0, 0.0]])
+    moved = sweep.run_sweep("sasrec", model, small, settings, unseen, test, valid)
+    assert sorted(set(moved.sweep.weights[:, 0]) - {0.0, 0.5, 1.0}) in ([0.125], [0.625])
 
 
 def test_a_middle_on_an_evaluation_requirement_moves_to_the_first_quarter():

@@ -23,7 +23,8 @@ def root(tmp_path_factory, raw_files):
     """Dataset, both backbones, their sweeps and generators, as the stages would write them."""
     folder = tmp_path_factory.mktemp("artifacts")
     out = paths.Paths(folder, "paper")
-    cfg = config.load_config(None).for_study("paper")
+    cfg = config.load_config(None)
+    study = dataclasses.replace(cfg.study("paper"), seeds=[0])
     dataset = data.prepare_dataset(raw_files, cfg.data, cfg.prepare)
     dataset.save(out.dataset)
     valid = evaluation.EvaluationSet.from_split(dataset, dataset.valid)
@@ -31,9 +32,9 @@ def root(tmp_path_factory, raw_files):
     for name in cfg.backbone.names:
         run = train.train_backbone(name, dataset, dataclasses.replace(cfg.backbone, epochs=1), valid)
         artifacts.save_backbone(run.model, name, run.settings, out.backbone(name))
-        result = sweep.run_sweep(name, run.model, dataset, dataclasses.replace(cfg.sweep, epochs=2, seeds=[0]), test)
+        result = sweep.run_sweep(name, run.model, dataset, dataclasses.replace(cfg.sweep, epochs=2), study, test)
         trained = generator.train_generator(result.sweep, dataclasses.replace(cfg.diffusion, train_steps=20), progress=False)
-        trained.save(out.generator(name, cfg.sweep.seeds[0]), name)
+        trained.save(out.generator(name, study.seeds[0]), name)
     return folder
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from padirec.objectives import requirements
 from padirec.pipeline import config, paths
 
 
@@ -71,6 +72,12 @@ def test_study_settings_in_the_old_sections_say_where_they_moved():
     message = str(error.value)
     assert "sweep.grid belongs to a study now: set it as studies.<name>.grid" in message
     assert "diffusion.density_grids belongs to a study now: set it as studies.<name>.ablation_grids" in message
+    # Every key the studies took over, in its old section, names its study key.
+    for dotted, study_key in config.STUDY_KEYS.items():
+        section, key = dotted.split(".")
+        with pytest.raises(config.ConfigError, match=f"{dotted} belongs to a study now: set it as "
+                                                     f"studies.<name>.{study_key} "):
+            config.config_from_dict({section: {key: []}})
 
 
 def test_studies_need_a_valid_name_and_at_least_one_entry():
@@ -79,18 +86,23 @@ def test_studies_need_a_valid_name_and_at_least_one_entry():
     with pytest.raises(config.ConfigError, match="must be letters, digits and underscores"):
         config.config_from_dict({"studies": {"my study": {}}})
     with pytest.raises(ValueError, match="unknown study 'nope'"):
-        config.config_from_dict({}).for_study("nope")
+        config.config_from_dict({}).study("nope")
 
 
-def test_for_study_fills_the_sections_and_lists_ablation_points_off_the_grid():
+def test_the_study_holds_its_settings_and_lists_ablation_points_off_the_grid():
     cfg = config.config_from_dict({"studies": {"three": {
         "objectives": ["acc", "div", "tail"], "grid": [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
         "eval_grid": [[0.4, 0.3, 0.3]], "ablation_grids": [[[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]]],
-        "hv_reference": [0.0, 0.3, 0.4], "hv_reference_full": [0.0, 0.3, 0.0]}}}).for_study("three")
-    assert cfg.sweep.objectives == ["acc", "div", "tail"]
-    assert cfg.sweep.ablation_only == [[0.0, 0.5, 0.5]]
-    assert cfg.diffusion.eval_grid == [[0.4, 0.3, 0.3]]
-    assert cfg.evaluate.hv_reference == [0.0, 0.3, 0.4]
+        "hv_reference": [0.0, 0.3, 0.4], "hv_reference_full": [0.0, 0.3, 0.0]}}})
+    study = cfg.study("three")
+    assert isinstance(study, config.StudyConfig)
+    assert study.objectives == ["acc", "div", "tail"]
+    assert study.ablation_only == [[0.0, 0.5, 0.5]]
+    assert study.eval_grid == [[0.4, 0.3, 0.3]]
+    assert study.hv_reference == [0.0, 0.3, 0.4]
+    # The sections hold only what every study shares.
+    assert not hasattr(cfg.sweep, "objectives") and not hasattr(cfg.diffusion, "eval_grid")
+    assert not hasattr(cfg.evaluate, "hv_reference")
 
 
 def test_diffusion_problems_and_an_evaluation_grid_without_unseen_requirements():
@@ -131,11 +143,11 @@ def test_evaluation_problems_are_named_with_their_fix():
 def test_shipped_params_list_the_evaluation_section():
     cfg = config.load_config(Path(__file__).resolve().parents[1] / "params.yaml")
     assert set(cfg.studies) == {"paper", "acc_div_tail"}
-    paper, three = cfg.for_study("paper"), cfg.for_study("acc_div_tail")
-    assert len(paper.sweep.seeds) >= 3 and len(three.sweep.seeds) >= 3
-    assert len(three.sweep.grid) == 15 and three.sweep.objectives == ["acc", "div", "tail"]
-    assert sorted(len(grid) for grid in three.diffusion.density_grids) == [6, 10]
-    assert not {tuple(w) for w in three.diffusion.eval_grid} & {tuple(w) for w in three.sweep.grid}
+    paper, three = cfg.study("paper"), cfg.study("acc_div_tail")
+    assert len(paper.seeds) >= 3 and len(three.seeds) >= 3
+    assert len(three.grid) == 15 and three.objectives == ["acc", "div", "tail"]
+    assert sorted(len(grid) for grid in three.ablation_grids) == [6, 10]
+    assert not {tuple(w) for w in three.eval_grid} & {tuple(w) for w in three.grid}
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -182,7 +194,7 @@ def test_unreadable_params_and_non_finite_numbers(tmp_path):
                      "diffusion.lr = -inf: must be a finite number", "studies.paper.seeds = [0, 1099511627776]: give seeds in 0..",
                      "backbone.seed = -1: must be an integer in 0..4294967295"):
         assert expected in message
-    assert config.requirement_problem([float("nan"), 1.0], 2) == "every weight must be a finite number in [0, 1]."
+    assert requirements.problem([float("nan"), 1.0], 2) == "every weight must be a finite number in [0, 1]."
 
 
 def test_each_study_problem_is_reported_once():

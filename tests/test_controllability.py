@@ -1,4 +1,5 @@
-"""The controllability check of candidate objectives (padirec.comparison.controllability): lattice and tables."""
+"""The controllability check of candidate objectives (padirec.comparison.controllability): its tables (the simplex
+lattice it tunes: test_requirements.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,20 +7,12 @@ import pandas as pd
 import pytest
 
 from padirec.comparison import controllability
-
-
-def test_simplex_lattice_of_step_a_quarter_has_15_points_on_the_simplex():
-    lattice = controllability.simplex_lattice(3, 4)
-    assert lattice.shape == (15, 3)
-    assert np.allclose(lattice.sum(axis=1), 1.0)
-    assert len({tuple(point) for point in lattice}) == 15
-    assert lattice[0].tolist() == [1.0, 0.0, 0.0]  # first weight descending
-    assert controllability.simplex_lattice(3, 2).shape == (6, 3)
+from padirec.objectives import requirements
 
 
 def lattice_rows(third: str, metric: str, slope: float, grouping: str = "gender") -> pd.DataFrame:
     """Every lattice requirement, two seeds; NDCG follows w_acc, alpha-NDCG w_div, the third metric slope * w_third."""
-    lattice = controllability.simplex_lattice(3, 4)
+    lattice = requirements.lattice(3, 4)
     frames = []
     for seed in (0, 1):
         frames.append(pd.DataFrame({"grouping": grouping, "backbone": "sasrec", "third": third, "seed": seed,

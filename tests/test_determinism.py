@@ -13,7 +13,7 @@ import torch
 from padirec.data import dataset as data, sources
 from padirec.evaluation import protocol as evaluation
 from padirec.pipeline import artifacts, config, workers
-from padirec.training import generators as generator, sweep, backbone as train
+from padirec.training import adapters, generators as generator, sweep, backbone as train
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,8 @@ def run_smoke_stages(cfg, dataset, folder):
     valid = evaluation.EvaluationSet.from_split(dataset, dataset.valid)
     test = evaluation.EvaluationSet.from_split(dataset, dataset.test)
     backbone = train.train_backbone("sasrec", dataset, dataclasses.replace(cfg.backbone, epochs=1), valid)
-    swept = sweep.run_sweep("sasrec", backbone.model, dataset, dataclasses.replace(cfg.sweep, epochs=2, seeds=[0]), test)
+    study = dataclasses.replace(cfg.study("paper"), seeds=[0])
+    swept = sweep.run_sweep("sasrec", backbone.model, dataset, dataclasses.replace(cfg.sweep, epochs=2), study, test)
     trained = generator.train_generator(swept.sweep, dataclasses.replace(cfg.diffusion, train_steps=10), progress=False)
     samples = trained.generate(np.array([[0.3, 0.7], [0.9, 0.1]]), seed=1)
     # Each run writes under its own folder: the file names (and atomic temporary names) differ.
@@ -74,14 +75,15 @@ def smoke_pipeline(folder: str, workers: int) -> dict[str, str]:
     under `folder`; the md5 of every file."""
     import yaml
 
-    from padirec.comparison import compare
+    from padirec.comparison import run as comparison
     from padirec.pipeline import paths, runtime
 
     raw = yaml.safe_load(config.SMOKE_PARAMS.read_text())
     raw["runtime"]["workers"] = workers
     raw["studies"]["paper"]["adaptive_budget"] = 1
     raw["prepare"]["max_users"], raw["backbone"]["epochs"], raw["diffusion"]["train_steps"] = 100, 1, 30  # seconds
-    cfg = config.config_from_dict(raw).for_study("paper")
+    cfg = config.config_from_dict(raw)
+    study = cfg.study("paper")
     device = runtime.setup(cfg.runtime)
     out = paths.Paths(Path(folder), "paper")
     dataset = data.prepare_dataset(sources.fetch_raw(cfg.data, paths.repo_root(__file__) / "data" / "raw"), cfg.data,
@@ -93,13 +95,12 @@ def smoke_pipeline(folder: str, workers: int) -> dict[str, str]:
     for name, run in train.train_backbones(names, dataset, cfg.backbone, valid, device, workers).items():
         artifacts.save_backbone(run.model, name, run.settings, out.backbone(name))
     models = {name: artifacts.load_backbone(out.backbone(name), name)[0] for name in names}
-    swept = sweep.run_sweeps(models, dataset, cfg.sweep, test, valid, avoid=[w[0] for w in cfg.diffusion.eval_grid],
-                             workers=workers)
+    swept = sweep.run_sweeps(models, dataset, cfg.sweep, study, test, valid, workers=workers)
     for name in names:
         swept[name].sweep.save(out.sweep(name))
         swept[name].grid.to_csv(Path(folder) / f"sweep_{name}.csv")
-    generator.train_generators(cfg, out, progress=False)
-    for name, result in compare.evaluate_backbones(names, cfg, out, dataset, test, valid).items():
+    generator.train_generators(cfg, study, out, progress=False)
+    for name, result in comparison.evaluate_backbones(cfg, study, out, dataset, test, valid).items():
         for table in ("rows", "guidance_rows", "density_rows"):
             getattr(result, table).to_csv(Path(folder) / f"{table}_{name}.csv")
     return file_hashes(Path(folder))
@@ -131,12 +132,13 @@ def test_tuning_gives_the_same_adapters_on_one_thread_in_this_process_and_in_two
     cfg, dataset = smoke
     valid = evaluation.EvaluationSet.from_split(dataset, dataset.valid)
     model = train.train_backbone("sasrec", dataset, dataclasses.replace(cfg.backbone, epochs=1), valid).model
-    states, targets, categories = train.tuning_tensors(model, dataset)
+    tuning = adapters.TuningSet.of(model, dataset)
     settings = dataclasses.replace(cfg.sweep, epochs=2)
     weights = np.array([[0.3, 0.7], [0.9, 0.1]])
-    units = [(model, states, targets, categories, weights, settings, seed, None, False) for seed in (0, 1)]
-    here = workers.run_units(train.tune_adapters, units, workers=1)
-    apart = workers.run_units(train.tune_adapters, units, workers=2)
+    objectives = cfg.study("paper").objectives
+    units = [(tuning, weights, settings, seed, objectives, False) for seed in (0, 1)]
+    here = workers.run_units(adapters.tune_adapters, units, workers=1)
+    apart = workers.run_units(adapters.tune_adapters, units, workers=2)
     for alone, pooled in zip(here, apart):
         assert alone.checkpoints.tobytes() == pooled.checkpoints.tobytes()
     assert not np.array_equal(here[0].checkpoints, here[1].checkpoints)  # the seeds differ, the workers do not

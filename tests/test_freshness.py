@@ -121,8 +121,8 @@ def test_the_diffusion_stage_reads_every_training_setting():
 
     stage = PIPELINE["diffusion@paper"]
     listed = {key.split(".", 1)[1] for key in stage["params"] if key.startswith("diffusion.")}
-    # eval_grid and density_grids come from the study (studies.<name>, a param of the stage)
-    generation = set(SAMPLING_KEYS) | {"guidance_scales", "samples_per_requirement", "eval_grid", "density_grids"}
+    generation = set(SAMPLING_KEYS) | {"guidance_scales", "samples_per_requirement"}
+    # The evaluation and ablation grids come from the study (studies.<name>, a param of the stage)
     assert "studies.paper" in stage["params"]
     fields = {field.name for field in dataclasses.fields(DiffusionConfig)}
     assert fields - generation == listed
@@ -136,6 +136,5 @@ def test_the_evaluate_stage_reads_every_diffusion_setting_but_the_command_line_s
 
     stage = PIPELINE["evaluate@paper"]
     listed = {key.split(".", 1)[1] for key in stage["params"] if key.startswith("diffusion.")}
-    assert "studies.paper" in stage["params"]  # eval_grid and density_grids come from the study
-    assert listed == {field.name for field in dataclasses.fields(DiffusionConfig)} - {"guidance", "eval_grid",
-                                                                                        "density_grids"}
+    assert "studies.paper" in stage["params"]  # the evaluation and ablation grids come from the study
+    assert listed == {field.name for field in dataclasses.fields(DiffusionConfig)} - {"guidance"}

@@ -19,7 +19,7 @@ from ir_measures import Success, nDCG
 
 from padirec.evaluation import protocol as evaluation
 from padirec.pipeline import config
-from padirec.training import backbone as train
+from padirec.training import adapters, backbone as train
 from padirec.evaluation.metrics import ranking_metrics
 from padirec.models.backbones import apply_adapter
 
@@ -34,9 +34,9 @@ def scored(dataset):
     test = evaluation.EvaluationSet.from_split(dataset, dataset.test)
     backbone = config.BackboneConfig(epochs=2, models={"sasrec": {"blocks": 1}})
     model = train.train_backbone("sasrec", dataset, backbone, valid).model
-    sweep = config.SweepConfig(epochs=2, keep_checkpoints=1, seeds=[0])
-    adapter = train.tune_adapters(model, *train.tuning_tensors(model, dataset), np.array([[0.3, 0.7]]), sweep, seed=0,
-                                  progress=False).checkpoints[0, -1]
+    sweep = config.SweepConfig(epochs=2, keep_checkpoints=1)
+    adapter = adapters.tune_adapters(adapters.TuningSet.of(model, dataset), np.array([[0.3, 0.7]]), sweep, 0,
+                                     ["acc", "div"], progress=False).checkpoints[0, -1]
     states = evaluation.backbone_states(model, test.history)
     genres = test.item_categories
     found = {}

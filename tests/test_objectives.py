@@ -14,7 +14,7 @@ from padirec.data import dataset as data, statistics
 from padirec.evaluation import protocol as evaluation
 from padirec.objectives import registry as objectives
 from padirec.pipeline import config
-from padirec.training import backbone as train
+from padirec.training import adapters, backbone as train
 from padirec.objectives.losses import bpr_softmax_loss, diversity_loss
 from padirec.evaluation.metrics import beyond_accuracy_metrics, hypervolume
 from padirec.objectives.registry import ObjectiveBatch, ObjectiveData, objective_losses
@@ -167,7 +167,8 @@ def test_batch_losses_reads_categories_of_the_candidates_and_the_config():
     scores = torch.tensor([[[0.5, 0.1, -0.3], [0.2, 0.0, 0.4]]])
     cfg = config.SweepConfig(diversity_alpha=0.5, diversity_tau=0.1, diversity_normalise=False)
     data = ObjectiveData(log_popularity=torch.tensor([0.0, 0.2, 1.0, 0.6, 0.4]))
-    losses = train.batch_losses(scores, candidates, torch.arange(2), item_categories, cfg, ["acc", "div", "tail"], data)
+    losses = adapters.batch_losses(scores, candidates, torch.arange(2), item_categories, cfg, ["acc", "div", "tail"],
+                                   data)
     assert losses.shape == (3, 1)
     assert losses[0, 0].item() == pytest.approx(bpr_softmax_loss(scores[0, :, 0], scores[0, :, 1:]).item())
     assert losses[1, 0].item() == pytest.approx(
@@ -191,10 +192,10 @@ def test_objectives_missing_their_data_say_how_to_build_it():
         objective_losses(batch, ["fair"])
     with pytest.raises(ValueError, match=r"'fair_gap' needs example_groups"):
         objective_losses(batch, ["fair_gap"])
-    # Through train.batch_losses without data= as well.
+    # Through adapters.batch_losses without data= as well.
     with pytest.raises(ValueError, match="needs log_popularity"):
-        train.batch_losses(torch.zeros(1, 1, 2), torch.tensor([[1, 2]]), torch.tensor([0]), torch.zeros(3, 2),
-                           config.SweepConfig(), ["acc", "tail"])
+        adapters.batch_losses(torch.zeros(1, 1, 2), torch.tensor([[1, 2]]), torch.tensor([0]), torch.zeros(3, 2),
+                              config.SweepConfig(), ["acc", "tail"])
 
 
 # ----------------------------------------------------------------------------- beyond-accuracy metrics
@@ -311,18 +312,17 @@ def test_tail_requirement_raises_the_long_tail_share(small):
     backbone = train.train_backbone("sasrec", small, config.BackboneConfig(epochs=3, patience=3,
                                                                            models={"sasrec": {"blocks": 1}}), valid)
     model = backbone.model
-    states, targets, categories = train.tuning_tensors(model, small)
     names = ["acc", "div", "tail"]
-    sweep_config = config.SweepConfig(objectives=names, epochs=3, keep_checkpoints=1, batch_size=512, seeds=[0])
+    tuning = adapters.TuningSet.of(model, small, objectives.objective_data(small, names))
+    sweep_config = config.SweepConfig(epochs=3, keep_checkpoints=1, batch_size=512)
     weights = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
-    run = train.tune_adapters(model, states, targets, categories, weights, sweep_config, seed=0, objectives=names,
-                              progress=False, data=objectives.objective_data(small, names))
+    run = adapters.tune_adapters(tuning, weights, sweep_config, 0, names, progress=False)
     assert list(run.curve.columns) == ["epoch", "requirement", "loss_acc", "loss_div", "loss_tail"]
     last = run.curve[run.curve["epoch"] == 3].set_index("requirement")
     assert last.loc[1, "loss_tail"] < last.loc[0, "loss_tail"]  # tuning on the tail loss lowers it
     test = evaluation.EvaluationSet.from_split(small, small.test)
     test_states = evaluation.backbone_states(model, test.history)
-    accurate, popular_tail = train.evaluate_adapters(model, test_states, run.checkpoints[:, -1], test)
+    accurate, popular_tail = adapters.evaluate_adapters(model, test_states, run.checkpoints[:, -1], test)
     assert popular_tail["aplt@10"] > accurate["aplt@10"]
     assert popular_tail["full_aplt@10"] > accurate["full_aplt@10"]
     assert popular_tail["arp@10"] < accurate["arp@10"]

@@ -1,5 +1,7 @@
-"""Confidence intervals, verdicts, the split-half replication check and the README's sentences."""
+"""Confidence intervals, verdicts, paired t-tests, the split-half replication check and the README's sentences."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pandas as pd
@@ -80,3 +82,59 @@ def test_the_committed_readme_matches_the_committed_results():
         pytest.skip("not a git checkout: the committed files cannot be read")
     stale = readme.stale_blocks((root / "README.md").read_text(encoding="utf-8"), root)
     assert stale == [], f"README blocks differ from their files {stale}: run python -m padirec.report.readme"
+
+
+# ----------------------------------------------------------------------------- paired tests
+
+
+def summary_table() -> pd.DataFrame:
+    """HV per (backbone, seed): PaDiRec and Retrain on 3 pairs, Nearest on 2 of them."""
+    records = [("b", 0, "padirec", 0.5), ("b", 1, "padirec", 0.6), ("c", 0, "padirec", 0.4),
+               ("b", 0, "retrain", 0.4), ("b", 1, "retrain", 0.45), ("c", 0, "retrain", 0.3),
+               ("b", 0, "nearest", 0.3), ("b", 1, "nearest", 0.5)]
+    return pd.DataFrame(records, columns=["backbone", "seed", "method", "hv"])
+
+
+def test_paired_tests_by_hand() -> None:
+    table = replication.paired_tests(summary_table(), "hv").set_index("baseline")
+    # Only methods present, in TABLE_ORDER (padirec.methods.registry): retrain before nearest.
+    assert table.index.tolist() == ["retrain", "nearest"]
+    # Retrain: d = (0.1, 0.15, 0.1), mean 0.35 / 3 = 0.116667; deviations (-1/60, 1/30, -1/60),
+    #   sd = sqrt((1 + 4 + 1) / 3600 / 2) = 0.028868; se = sd / sqrt(3) = 1/60 -> t = 7.
+    #   With 2 degrees of freedom the t cdf is 1/2 + t / (2 sqrt(2 + t^2)): p = 1 - 7 / sqrt(51) = 0.019804.
+    retrain = table.loc["retrain"]
+    assert retrain["pairs"] == 3
+    assert retrain["t"] == pytest.approx(7.0)
+    assert retrain["p"] == pytest.approx(1 - 7 / math.sqrt(51))
+    assert retrain["mean_difference"] == pytest.approx(0.35 / 3)
+    assert retrain["mean_padirec"] == pytest.approx(0.5)
+    assert retrain["mean_baseline"] == pytest.approx(1.15 / 3)
+    # Nearest: pairs (b, 0), (b, 1) only: d = (0.2, 0.1), mean 0.15, sd 0.070711, se 0.05 -> t = 3.
+    #   1 degree of freedom: p = 1 - 2 atan(3) / pi = 0.204833.
+    nearest = table.loc["nearest"]
+    assert nearest["pairs"] == 2
+    assert nearest["t"] == pytest.approx(3.0)
+    assert nearest["p"] == pytest.approx(1 - 2 * math.atan(3) / math.pi)
+    assert nearest["mean_padirec"] == pytest.approx(0.55)
+    assert nearest["mean_baseline"] == pytest.approx(0.4)
+
+
+def test_paired_tests_one_sided_halves_p() -> None:
+    # t = 7 > 0: the "greater" alternative has half the two-sided p.
+    table = replication.paired_tests(summary_table(), "hv", alternative="greater").set_index("baseline")
+    assert table.loc["retrain", "p"] == pytest.approx((1 - 7 / math.sqrt(51)) / 2)
+
+
+def test_replication_comparisons_list_every_verdict_the_evaluation_states() -> None:
+    # HV and the gap at the unseen requirements are present; the near-end gap is NaN throughout, so it is left out.
+    # Other methods in TABLE_ORDER (retrain before nearest); per ablation grid size, Interpolate and Nearest.
+    summaries = summary_table().assign(rel_gap_unseen=0.1, rel_gap_near_ends=float("nan"))
+    density = pd.DataFrame({"backbone": "b", "seed": 0, "method": "padirec", "grid_size": [3, 2, 3]})
+    found = replication.replication_comparisons(summaries, density)
+    assert [(c["name"], c["metric"], c["other"]) for c in found[:4]] == [
+        ("main", "hv", "retrain"), ("main", "hv", "nearest"),
+        ("main", "rel_gap_unseen", "retrain"), ("main", "rel_gap_unseen", "nearest")]
+    assert [(c["metric"], c["other"], c["by"]) for c in found[4:]] == [
+        ("rel_gap_unseen", "interpolate", {"grid_size": 2}), ("rel_gap_unseen", "nearest", {"grid_size": 2}),
+        ("rel_gap_unseen", "interpolate", {"grid_size": 3}), ("rel_gap_unseen", "nearest", {"grid_size": 3})]
+    assert all(c["name"] == "grid density" and c["summaries"] is density for c in found[4:])

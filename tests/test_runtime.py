@@ -15,7 +15,7 @@ import torch
 from padirec.data import dataset as data
 from padirec.evaluation import protocol as evaluation
 from padirec.pipeline import artifacts, config, runtime
-from padirec.training import generators as generator, backbone as train
+from padirec.training import adapters, generators as generator, backbone as train
 from padirec.pipeline.artifacts import AdapterSweep
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible to torch")
@@ -75,11 +75,12 @@ def pipeline(small, device: str, tmp_path) -> dict:
     path = tmp_path / f"{device}.pt"
     artifacts.save_backbone(run.model, "sasrec", run.settings, path)
     model, _ = artifacts.load_backbone(path, "sasrec", device)
-    sweep_config = config.SweepConfig(epochs=2, keep_checkpoints=2, batch_size=512, seeds=[0])
+    sweep_config = config.SweepConfig(epochs=2, keep_checkpoints=2, batch_size=512)
     weights = np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
-    tuned = train.tune_adapters(model, *train.tuning_tensors(model, small), weights, sweep_config, seed=0, progress=False)
+    tuned = adapters.tune_adapters(adapters.TuningSet.of(model, small), weights, sweep_config, 0, ["acc", "div"],
+                                   progress=False)
     states = evaluation.backbone_states(model, valid.history)
-    metrics = train.evaluate_adapters(model, states, tuned.checkpoints[:, -1], valid)
+    metrics = adapters.evaluate_adapters(model, states, tuned.checkpoints[:, -1], valid)
     sweep = AdapterSweep("sasrec", ["acc", "div"], weights, np.array([0]), np.array(tuned.kept_epochs),
                          tuned.checkpoints[None].astype(np.float32))
     diffusion_config = config.DiffusionConfig(train_steps=5, batch_size=4, stack=2)

@@ -1,7 +1,5 @@
-"""Backbone training, stacked adapter tuning and evaluation on a small real slice."""
+"""Backbone training, the sweep and evaluation on a small real slice (adapter tuning: test_adapters.py)."""
 from __future__ import annotations
-
-import dataclasses
 
 import numpy as np
 import pytest
@@ -25,7 +23,7 @@ def backbone(small):
     return train.train_backbone("sasrec", small, cfg, valid)
 
 
-SMALL_SWEEP = config.SweepConfig(epochs=3, keep_checkpoints=2, batch_size=512, seeds=[0])
+SMALL_SWEEP = config.SweepConfig(epochs=3, keep_checkpoints=2, batch_size=512)
 
 
 def test_training_windows_cover_every_training_target_once(small):
@@ -46,23 +44,11 @@ def test_backbone_training_learns_and_early_stops(backbone):
     assert not backbone.model.training
 
 
-def test_stacked_tuning_equals_tuning_each_requirement_alone(small, backbone):
-    model = backbone.model
-    states = evaluation.backbone_states(model, torch.as_tensor(small.train.history, dtype=torch.long))
-    targets = torch.as_tensor(small.train.target, dtype=torch.long)
-    categories = torch.as_tensor(small.item_categories, dtype=torch.float32)
-    weights = np.array([[1.0, 0.0], [0.3, 0.7]])
-    stacked = train.tune_adapters(model, states, targets, categories, weights, SMALL_SWEEP, seed=0, progress=False)
-    assert stacked.checkpoints.shape == (2, 2, 1096) and stacked.kept_epochs == [2, 3]
-    for r in range(2):
-        alone = train.tune_adapters(model, states, targets, categories, weights[r:r + 1], SMALL_SWEEP, seed=0, progress=False)
-        assert np.allclose(alone.checkpoints[0], stacked.checkpoints[r], atol=1e-5)
-
-
 def test_requirements_move_the_metrics_in_the_requested_direction(small, backbone):
     model = backbone.model
     test = evaluation.EvaluationSet.from_split(small, small.test)
-    result = sweep.run_sweep("sasrec", model, small, dataclasses.replace(SMALL_SWEEP, grid=[[0.0, 1.0], [1.0, 0.0]]), test)
+    study = config.StudyConfig(grid=[[0.0, 1.0], [1.0, 0.0]], seeds=[0])
+    result = sweep.run_sweep("sasrec", model, small, SMALL_SWEEP, study, test)
     diverse, accurate = result.grid.iloc[0], result.grid.iloc[1]
     assert diverse["w_acc"] == 0.0 and accurate["w_acc"] == 1.0
     assert diverse["alpha_ndcg@10"] > accurate["alpha_ndcg@10"]
@@ -109,18 +95,3 @@ def test_backbone_round_trip_and_bad_files(backbone, tmp_path):
     torch.save({"weights": torch.zeros(3)}, foreign)
     with pytest.raises(ValueError, match="not a padirec backbone"):
         artifacts.load_backbone(foreign)
-
-
-def test_uncached_states_give_the_same_tuning_as_cached(small, backbone):
-    from padirec.perf.bench import UncachedStates
-
-    model = backbone.model
-    histories = torch.as_tensor(small.train.history, dtype=torch.long)
-    targets = torch.as_tensor(small.train.target, dtype=torch.long)
-    categories = torch.as_tensor(small.item_categories, dtype=torch.float32)
-    weights = np.array([[0.4, 0.6]])
-    cached = train.tune_adapters(model, evaluation.backbone_states(model, histories), targets, categories, weights,
-                                 SMALL_SWEEP, seed=0, progress=False)
-    uncached = train.tune_adapters(model, UncachedStates(model, histories), targets, categories, weights,
-                                   SMALL_SWEEP, seed=0, progress=False)
-    assert np.allclose(cached.checkpoints, uncached.checkpoints, atol=1e-5)
