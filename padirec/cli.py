@@ -28,6 +28,7 @@ from padirec.data import dataset as data
 from padirec.evaluation import protocol as evaluation
 from padirec.pipeline import artifacts, config, paths, runtime
 from padirec.pipeline.io import load_npz, save_npz
+from padirec.pipeline.sections import MAX_SEED
 from padirec.models.backbones import BACKBONES, apply_adapter
 from padirec.objectives import requirements
 
@@ -100,8 +101,8 @@ def _check_numbers(args, cfg: config.Config) -> None:
         if not 1 <= steps <= cfg.diffusion.steps:
             raise UsageError(f"--steps {steps}: DDIM steps must be in 1..{cfg.diffusion.steps} (diffusion.steps); "
                              f"diffusion.sample_steps is {cfg.diffusion.sample_steps}.")
-    if not 0 <= args.seed <= config.MAX_SEED:
-        raise UsageError(f"--seed {args.seed}: must be an integer in 0..{config.MAX_SEED}.")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise UsageError(f"--seed {args.seed}: must be an integer in 0..{MAX_SEED}.")
     k = getattr(args, "k", None)
     if k is not None and k < 1:
         raise UsageError(f"-k {k}: must be at least 1.")
@@ -303,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
         if sampling:
             command.add_argument("--guidance", type=float, default=None, help="guidance scale s >= 0 (default: params.yaml)")
             command.add_argument("--steps", type=int, default=None, help="DDIM steps, 1..diffusion.steps (default: params.yaml)")
-        command.add_argument("--seed", type=int, default=0, help=f"0..{config.MAX_SEED}")
+        command.add_argument("--seed", type=int, default=0, help=f"0..{MAX_SEED}")
         command.set_defaults(handler=handler)
         return command
 

@@ -13,10 +13,10 @@ def test_every_stage_lists_every_module_its_notebook_imports(repo):
 
 def test_a_module_removed_from_a_stage_is_named_with_its_stage(repo):
     dvc_yaml = yaml.safe_load((repo / "dvc.yaml").read_text())
-    dvc_yaml["stages"]["evaluate"]["do"]["deps"].remove("padirec/training/sweep.py")  # imported through padirec.report.ternary
-    dvc_yaml["stages"]["backbone"]["deps"].remove("padirec/objectives/registry.py")  # through padirec.training.backbone
-    assert dependencies.missing_deps(repo, dvc_yaml) == [("backbone", "padirec/objectives/registry.py"),
-                                                         ("evaluate", "padirec/training/sweep.py")]
+    dvc_yaml["stages"]["evaluate"]["do"]["deps"].remove("padirec/methods/lookup.py")  # through padirec.methods.registry
+    dvc_yaml["stages"]["backbone"]["deps"].remove("padirec/data/sources.py")  # through padirec.data.dataset
+    assert dependencies.missing_deps(repo, dvc_yaml) == [("backbone", "padirec/data/sources.py"),
+                                                         ("evaluate", "padirec/methods/lookup.py")]
 
 
 def test_a_folder_covers_the_modules_below_it(repo):

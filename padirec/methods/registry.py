@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
 import torch
@@ -21,10 +21,24 @@ import torch
 from padirec.methods import lookup, mmr
 from padirec.methods.generated import generate
 from padirec.methods.hypernetwork import train_hypernetwork
+from padirec.training.adapters import TuningSet
+from padirec.training.generators import Generator
 
 if TYPE_CHECKING:
-    from padirec.comparison.replicate import Replicate
     from padirec.pipeline.config import Config
+
+
+class Materials(Protocol):
+    """What a method reads from one replicate (a seed of one backbone; padirec.comparison.replicate.Replicate)."""
+
+    seed: int
+    grid_weights: np.ndarray  # [R, K] the sweep's training requirements
+    grid_adapters: np.ndarray  # [R, P] this seed's sweep adapters
+    generator: Generator
+    tuning: TuningSet  # the frozen model and its cached training states
+    objectives: tuple[str, ...]
+    retrain_adapters: np.ndarray | None  # Retrain's adapters at the requested requirements, tuned first
+    generated: dict  # the sampled methods' adapters so far: PaDiRec's feed Nearest + noise and PaDiRec's mean
 
 
 @dataclass(frozen=True)
@@ -52,11 +66,12 @@ class Method:
     label: str
     description: str
     # Adapters for a request from one replicate; None for a method that scores without an adapter (MMR).
-    obtain: Callable[["Replicate", Request], Obtained] | None = None
+    obtain: Callable[[Materials, Request], Obtained] | None = None
     supports: Callable[[tuple[str, ...]], bool] = lambda objectives: True
     # The method whose adapters it repeats for this request (their rows are copied, not re-scored), or None.
     same_as: Callable[[Request], str | None] = lambda request: None
     sampled: bool = False  # one adapter per sampling seed (request.samples of them), kept on the replicate
+    needs: tuple[str, ...] = ()  # methods whose adapters it reads: they come before it in the registry
 
 
 def median_seconds(action, repeats: int, warmup: int = 1) -> float:
@@ -77,12 +92,12 @@ def requirement_seconds(obtain, weights: np.ndarray) -> float:
     return median_seconds(lambda index: obtain(weights[index:index + 1]), len(weights))
 
 
-def _sampling_seeds(replicate: "Replicate", samples: int) -> list[int]:
+def _sampling_seeds(replicate: Materials, samples: int) -> list[int]:
     return [1000 * replicate.seed + i for i in range(samples)]
 
 
 def _generated(guidance_of: Callable[[Request], float]):
-    def obtain(replicate: "Replicate", request: Request) -> Obtained:
+    def obtain(replicate: Materials, request: Request) -> Obtained:
         scale = guidance_of(request)
         seconds = requirement_seconds(
             lambda w: replicate.generator.generate(w, guidance=scale, seed=replicate.seed), request.weights)
@@ -91,18 +106,18 @@ def _generated(guidance_of: Callable[[Request], float]):
     return obtain
 
 
-def _padirec_mean(replicate: "Replicate", request: Request) -> Obtained:
+def _padirec_mean(replicate: Materials, request: Request) -> Obtained:
     seconds = requirement_seconds(lambda w: generate(replicate.generator, w, request.guidance,
                                                      _sampling_seeds(replicate, request.samples)).mean(0),
                                   request.weights)
     return Obtained(replicate.generated["padirec"].mean(0)[None], seconds)
 
 
-def _retrain(replicate: "Replicate", request: Request) -> Obtained:
+def _retrain(replicate: Materials, request: Request) -> Obtained:
     return Obtained(replicate.retrain_adapters[None])  # tuned (and timed) first: `Replicate.retrain`
 
 
-def _nearest_noise(replicate: "Replicate", request: Request) -> Obtained:
+def _nearest_noise(replicate: Materials, request: Request) -> Obtained:
     grid, adapters, seed = replicate.grid_weights, replicate.grid_adapters, replicate.seed
     spread = lookup.sample_spread(replicate.generated["padirec"])
     nearest = lookup.nearest_adapters(grid, adapters, request.weights)
@@ -113,14 +128,14 @@ def _nearest_noise(replicate: "Replicate", request: Request) -> Obtained:
 
 
 def _looked_up(function):
-    def obtain(replicate: "Replicate", request: Request) -> Obtained:
+    def obtain(replicate: Materials, request: Request) -> Obtained:
         grid, adapters = replicate.grid_weights, replicate.grid_adapters
         seconds = requirement_seconds(lambda w: function(grid, adapters, w), request.weights)
         return Obtained(function(grid, adapters, request.weights)[None], seconds)
     return obtain
 
 
-def _hypernetwork(replicate: "Replicate", request: Request) -> Obtained:
+def _hypernetwork(replicate: Materials, request: Request) -> Obtained:
     config = request.config
     trained = train_hypernetwork(replicate.tuning, config.sweep, config.evaluate.hypernetwork, replicate.seed,
                                  list(replicate.objectives))
@@ -133,12 +148,12 @@ _REGISTERED = (
     Method("padirec", "PaDiRec", "the generator, guidance scale chosen on the validation split",
            _generated(lambda request: request.guidance), sampled=True),
     Method("padirec_noguidance", "PaDiRec without guidance", "the generator at s = 1 (plain conditional model)",
-           _generated(lambda request: 1.0), sampled=True,
+           _generated(lambda request: 1.0), sampled=True, needs=("padirec",),
            same_as=lambda request: "padirec" if request.guidance == 1.0 else None),
     Method("padirec_mean", "PaDiRec, mean of its samples", "the mean of PaDiRec's samples in parameter space",
-           _padirec_mean),
+           _padirec_mean, needs=("padirec",)),
     Method("nearest_noise", "Nearest + noise", "nearest plus Gaussian noise of the spread PaDiRec's samples show",
-           _nearest_noise),
+           _nearest_noise, needs=("padirec",)),
     Method("nearest", "Nearest", "the training adapter of the nearest grid requirement (memorisation)",
            _looked_up(lookup.nearest_adapters)),
     Method("interpolate", "Interpolate", "linear interpolation of the two neighbouring grid adapters (three "
@@ -154,6 +169,8 @@ METHODS: dict[str, Method] = {method.name: method for method in _REGISTERED}
 TABLE_ORDER = ("padirec", "padirec_noguidance", "padirec_mean", "retrain", "nearest", "nearest_noise", "interpolate",
                "soup", "hypernetwork", "mmr")
 assert set(TABLE_ORDER) == set(METHODS), "every registered method has its place in the tables"
+assert all(list(METHODS).index(need) < list(METHODS).index(name) for name, method in METHODS.items()
+           for need in method.needs), "a method comes after the methods it needs"
 
 
 def methods_for(objectives) -> list[Method]:

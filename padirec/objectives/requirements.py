@@ -29,7 +29,7 @@ def key(weights) -> tuple[float, ...]:
 
 def keys(grid) -> list[tuple[float, ...]]:
     """`key` of every requirement vector of `grid` [N, K], in order."""
-    return [key(weights) for weights in np.asarray(grid, dtype=np.float64)]
+    return [key(weights) for weights in grid]
 
 
 def problem(weights: list[float], n_objectives: int) -> str | None:
