@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -74,14 +75,126 @@ def test_readme_blocks_are_filled_from_their_files_and_stale_ones_are_listed(tmp
     assert readme.stale_blocks(fresh, tmp_path) == []
     with pytest.raises(FileNotFoundError, match="missing.md"):
         readme.render("<!-- begin missing.md -->\n<!-- end missing.md -->", tmp_path)
+    assert readme.stale_blocks("<!-- begin missing.md -->\n<!-- end missing.md -->", tmp_path) == ["missing.md"]
+    assert readme.stale_blocks("<!-- begin table.md -->\n| a |\n", tmp_path) == ["table.md"]  # never closed
 
 
-def test_the_committed_readme_matches_the_committed_results():
+def test_a_marker_quoted_in_prose_is_not_a_block(tmp_path):
+    assert readme.stale_blocks("Blocks sit between `<!-- begin PATH -->` and `<!-- end PATH -->`.\n", tmp_path) == []
+
+
+def test_every_page_is_checked_and_rewritten_and_the_check_names_the_page(tmp_path, capsys):
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "table.md").write_text("| new |\n")
+    (tmp_path / "docs").mkdir()
+    block = "<!-- begin figures/table.md -->\n{}<!-- end figures/table.md -->\n"
+    (tmp_path / "README.md").write_text("# r\n" + block.format("| new |\n"))
+    (tmp_path / "docs" / "results.md").write_text("# d\n" + block.format("| old |\n"))
+    (tmp_path / "docs" / "notes.txt").write_text(block.format("| old |\n"))  # not a page
+    assert [page.name for page in readme.pages(tmp_path)] == ["README.md", "results.md"]
+    assert readme.stale_pages(tmp_path) == [("docs/results.md", "figures/table.md", readme.DIFFERS)]
+
+    assert readme.main(["--check", "--root", str(tmp_path)]) == 1
+    assert "docs/results.md: the block of figures/table.md differs" in capsys.readouterr().err
+    assert "| old |" in (tmp_path / "docs" / "results.md").read_text()  # --check writes nothing
+
+    assert readme.main(["--root", str(tmp_path)]) == 0
+    assert (tmp_path / "docs" / "results.md").read_text() == "# d\n" + block.format("| new |\n")
+    assert (tmp_path / "docs" / "notes.txt").read_text() == block.format("| old |\n")
+    assert readme.main(["--check", "--root", str(tmp_path)]) == 0
+
+    (tmp_path / "docs" / "more.md").write_text("<!-- begin figures/gone.md -->\n<!-- end figures/gone.md -->\n")
+    (tmp_path / "figures" / "table.md").write_text("| newer |\n")
+    assert readme.main(["--root", str(tmp_path)]) == 1  # a missing file: no page is rewritten
+    assert "docs/more.md: the block of figures/gone.md names a file that does not exist" in capsys.readouterr().err
+    assert "| new |" in (tmp_path / "README.md").read_text()
+
+
+def test_the_committed_pages_match_the_committed_results():
     root = committed_root()
     if root is None:
         pytest.skip("not a git checkout: the committed files cannot be read")
-    stale = readme.stale_blocks((root / "README.md").read_text(encoding="utf-8"), root)
-    assert stale == [], f"README blocks differ from their files {stale}: run python -m padirec.report.readme"
+    stale = readme.stale_pages(root)
+    assert stale == [], "blocks differ from their files: " + "; ".join(
+        f"{page}: {path} {problem}" for page, path, problem in stale) + " (run python -m padirec.report.readme)"
+    shown = {match["path"] for page in readme.pages(root) for match in readme.BLOCK.finditer(page.read_text())}
+    verdicts = {path.relative_to(root).as_posix() for path in root.glob("figures/*/evaluate/tables/findings.md")}
+    assert verdicts and verdicts <= shown, f"every study's verdicts belong on a page: {sorted(verdicts - shown)}"
+
+
+# ----------------------------------------------------------------------------- the README's headline tables
+
+HEADLINE = re.compile(r"^<!-- headline: (?P<study>\S+) -->\n(?P<table>(?:\|.*\n)+)", re.MULTILINE)
+HEADLINE_COLUMNS = ["gap, SASRec", "gap, GRU4Rec", "HV %, SASRec", "HV %, GRU4Rec", "ms, SASRec", "ms, GRU4Rec"]
+METHOD_LABELS = {"PaDiRec": "padirec", "Retrain": "retrain", "Interpolate": "interpolate",
+                 "Hypernetwork": "hypernetwork", "Nearest": "nearest", "Nearest + noise": "nearest_noise",
+                 "Soup": "soup", "MMR": "mmr"}
+
+
+def milliseconds(seconds: float) -> str:
+    """The README's rounding of a time per requirement, in ms: 3,077 / 4.5 / 0.028."""
+    ms = seconds * 1000
+    return f"{ms:,.0f}" if ms >= 100 else f"{ms:.1f}" if ms >= 1 else f"{ms:.3f}"
+
+
+def headline_mismatches(text: str, root) -> list[str]:
+    """Every cell of the README's headline tables (one per `<!-- headline: STUDY -->` marker) that differs
+    from the study's committed main_results_ci.csv (gap at the unseen requirements, HV / Retrain %) and
+    timing/evaluate/efficiency.csv (seconds per requirement)."""
+    found = []
+    for match in HEADLINE.finditer(text):
+        study = match["study"]
+        ci = pd.read_csv(root / f"figures/{study}/evaluate/tables/main_results_ci.csv", dtype=str)
+        ci = ci.set_index(["backbone", "method"])
+        seconds = pd.read_csv(root / f"figures/{study}/timing/evaluate/efficiency.csv").set_index("method")
+        lines = match["table"].splitlines()
+        header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+        if header[1:] != HEADLINE_COLUMNS:
+            found.append(f"{study}: the columns must be {HEADLINE_COLUMNS}, not {header[1:]}")
+            continue
+        for line in lines[2:]:
+            label, *cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            method = METHOD_LABELS.get(label)
+            if method is None:
+                found.append(f"{study}: unknown method label {label!r}")
+                continue
+            expected = ([ci.loc[(backbone, method), "gap, unseen"] for backbone in ("sasrec", "gru4rec")]
+                        + [ci.loc[(backbone, method), "HV / Retrain %"] for backbone in ("sasrec", "gru4rec")]
+                        + [milliseconds(seconds.loc[method, backbone]) for backbone in ("sasrec", "gru4rec")])
+            found += [f"{study}, {label}, {column}: README {shown!r}, committed files {want!r}"
+                      for column, shown, want in zip(HEADLINE_COLUMNS, cells, expected) if shown != want]
+    return found
+
+
+def test_headline_cells_are_checked_against_the_result_files(tmp_path):
+    tables, timing = tmp_path / "figures/s/evaluate/tables", tmp_path / "figures/s/timing/evaluate"
+    tables.mkdir(parents=True)
+    timing.mkdir(parents=True)
+    (tables / "main_results_ci.csv").write_text(
+        'backbone,method,"gap, unseen",HV / Retrain %\n'
+        "sasrec,padirec,0.0113 ± 0.0018,99.5\ngru4rec,padirec,0.0072 ± 0.0031,99.7\n")
+    (timing / "efficiency.csv").write_text("method,gru4rec,sasrec\npadirec,0.0042,3.0772\n")
+    assert milliseconds(3.0772) == "3,077" and milliseconds(0.00447) == "4.5" and milliseconds(2.8e-5) == "0.028"
+    header = "| s | " + " | ".join(HEADLINE_COLUMNS) + " |\n|:--|--:|--:|--:|--:|--:|--:|\n"
+    row = "| PaDiRec | 0.0113 ± 0.0018 | 0.0072 ± 0.0031 | 99.5 | 99.7 | 3,077 | 4.2 |\n"
+    good = "<!-- headline: s -->\n" + header + row
+    assert headline_mismatches(good, tmp_path) == []
+    stale = good.replace("99.7 |", "99.9 |")
+    assert headline_mismatches(stale, tmp_path) == ["s, PaDiRec, HV %, GRU4Rec: README '99.9', committed files '99.7'"]
+    assert headline_mismatches(good.replace("| PaDiRec |", "| Magic |"), tmp_path) == [
+        "s: unknown method label 'Magic'"]
+
+
+def test_the_committed_readme_headline_matches_the_committed_results():
+    root = committed_root()
+    if root is None:
+        pytest.skip("not a git checkout: the committed files cannot be read")
+    text = (root / "README.md").read_text(encoding="utf-8")
+    studies = {match["study"] for match in HEADLINE.finditer(text)}
+    assert {"paper", "acc_div_tail"} <= studies, f"the README shows a headline table for each study, not {studies}"
+    mismatches = headline_mismatches(text, root)
+    assert mismatches == [], "README headline cells differ from the committed results (copy them from the files):\n" + \
+        "\n".join(mismatches)
 
 
 # ----------------------------------------------------------------------------- paired tests
