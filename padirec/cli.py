@@ -1,9 +1,9 @@
 """Command line: serve a requirement from the artifacts `dvc repro` built.
 
-    python -m padirec generate  --backbone sasrec --weights 0.3,0.7 --out adapter.npz
-    python -m padirec tune      --backbone sasrec --weights 0.3,0.7 --out tuned.npz
-    python -m padirec evaluate  --backbone sasrec --adapter adapter.npz
-    python -m padirec recommend --backbone sasrec --weights 0.3,0.7 --user 196 -k 10
+    padirec generate  --backbone sasrec --weights 0.3,0.7 --out adapter.npz
+    padirec tune      --backbone sasrec --weights 0.3,0.7 --out tuned.npz
+    padirec evaluate  --backbone sasrec --adapter adapter.npz
+    padirec recommend --backbone sasrec --weights 0.3,0.7 --user 196 -k 10
 
 Bad input exits with status 2 and one line on stderr saying what is wrong and how to fix it; every
 option, file and output path is checked before the work that depends on it, and nothing is written
@@ -285,18 +285,28 @@ def cmd_recommend(args) -> dict:
                                 for rank, item in enumerate(top)]}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog="python -m padirec", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--params", default="params.yaml", help="params file, relative to the repository root")
-    parser.add_argument("--root", default=".", help="output root holding data/ (default: the repository root)")
-    parser.add_argument("--study", default="paper", help="requirement study of the params file (studies:), "
+def _global_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    """--params, --root, --study and --device, before the subcommand or after it: the subcommand's copies have no
+    defaults, so that only a value given after the subcommand replaces the one given (or defaulted) before it."""
+    def default(value):
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument("--params", default=default("params.yaml"), help="params file, relative to the repository root")
+    parser.add_argument("--root", default=default("."), help="output root holding data/ (default: the repository root)")
+    parser.add_argument("--study", default=default("paper"), help="requirement study of the params file (studies:), "
                         "which sets the objectives --weights weights (default: paper, i.e. w_acc,w_div)")
-    parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps (default: runtime.device of "
-                        "the params file)")
+    parser.add_argument("--device", default=default(None), help="auto, cpu, cuda, cuda:N or mps (default: "
+                        "runtime.device of the params file)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(prog="padirec", description=__doc__.split("\n\n")[0])
+    _global_options(parser, defaults=True)
     commands = parser.add_subparsers(dest="command", required=True)
 
     def add(name, handler, help_text, weights=True, sampling=True):
         command = commands.add_parser(name, help=help_text)
+        _global_options(command, defaults=False)
         command.add_argument("--backbone", required=True, help=f"one of {', '.join(BACKBONES)}")
         if weights:
             command.add_argument("--weights", required=True, help="requirement vector, one weight per objective of the study, e.g. "

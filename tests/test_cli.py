@@ -163,6 +163,22 @@ def test_argparse_mistakes_are_one_line_too(capsys):
     assert exit_.value.code == 2 and stderr.startswith("error: ") and stderr.count("\n") == 1 and "--seed" in stderr
 
 
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_global_options_work_before_and_after_the_subcommand(where):
+    command = ["generate", "--backbone", "sasrec", "--weights", "0.2,0.3,0.5", "--out", "x.npz"]
+    options = ["--study", "acc_div_tail", "--params", "other.yaml", "--device", "cpu", "--root", "elsewhere"]
+    args = cli.build_parser().parse_args(options + command if where == "before" else command + options)
+    assert (args.study, args.params, args.device, args.root) == ("acc_div_tail", "other.yaml", "cpu", "elsewhere")
+
+
+def test_an_option_after_the_subcommand_wins_and_defaults_stay_otherwise():
+    args = cli.build_parser().parse_args(["--study", "paper", "evaluate", "--backbone", "sasrec", "--adapter", "a.npz",
+                                          "--study", "acc_div_tail"])
+    assert args.study == "acc_div_tail"
+    plain = cli.build_parser().parse_args(["evaluate", "--backbone", "sasrec", "--adapter", "a.npz"])
+    assert (plain.study, plain.params, plain.root, plain.device) == ("paper", "params.yaml", ".", None)
+
+
 def write_adapter(path, **arrays):
     defaults = {"adapter": np.zeros(1096, dtype=np.float32), "backbone": np.array("sasrec"),
                 "objectives": np.array(["acc", "div"])}

@@ -132,3 +132,26 @@ def test_density_table_means_and_paired_tests_per_grid_size() -> None:
     expected = stats.t.sf(2 * 3 ** 0.5, df=2) * 2
     assert table.loc[3, "p_padirec_vs_interpolate"] == pytest.approx(expected)
     assert table.loc[3, "pairs"] == 3
+
+
+def test_headline_is_padirecs_gap_hv_share_and_correlations_per_backbone():
+    headline = tables.headline(tables.main_table(summaries()))
+    assert list(headline) == ["b"]  # one entry per backbone: PaDiRec's numbers only
+    assert headline["b"]["gap"] == pytest.approx(round((0.07 + 0.015) / 2, 4))
+    assert headline["b"]["hv_pct"] == pytest.approx(100.0)  # PaDiRec's HV equals Retrain's in these numbers
+    assert headline["b"]["r_acc"] == pytest.approx(0.98) and headline["b"]["r_div"] == pytest.approx(0.95)
+    assert tables.headline(tables.main_table(summaries()), method="retrain")["b"]["gap"] == pytest.approx(
+        round((0.025 + 0.011) / 2, 4))
+
+
+def test_headline_markdown_lists_padirec_retrain_then_baselines_by_gap_with_milliseconds():
+    main = tables.main_table(pd.concat([summaries(), summaries().replace({"padirec": "nearest"}).assign(
+        rel_gap_unseen=lambda frame: frame["rel_gap_unseen"] * 3)], ignore_index=True))
+    efficiency = pd.DataFrame({"b": [0.0042, 3.3, 1.2e-5]}, index=["padirec", "retrain", "nearest"])
+    text = tables.headline_markdown(main, efficiency, "paper", 3, ["b"])
+    lines = text.splitlines()
+    assert lines[0] == "| `paper`, 3 seeds | gap, b | HV %, b | ms, b |"
+    assert [line.split(" | ")[0] for line in lines[2:]] == ["| PaDiRec", "| Retrain", "| Nearest"]
+    padirec = lines[2].split(" | ")
+    assert padirec[1].startswith(f"{(0.07 + 0.015) / 2:.4f} ± ") and padirec[2] == "100.0" and padirec[3] == "4.2 |"
+    assert lines[3].endswith("| 3,300 |") and lines[4].endswith("| 0.012 |")

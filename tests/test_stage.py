@@ -61,7 +61,7 @@ def test_stage_reads_its_notebook_and_outputs_from_dvc_yaml():
     evaluate = stage.Stage.from_dvc_yaml(ROOT, "evaluate@acc_div_tail")
     assert evaluate.notebook == Path("notebooks/05_evaluate.ipynb")
     assert evaluate.executed == Path("notebooks/executed/acc_div_tail/05_evaluate.ipynb")
-    assert Path("figures/acc_div_tail/headline") in evaluate.outs
+    assert Path("figures/acc_div_tail/headline.json") in evaluate.outs
     assert Path("figures/acc_div_tail/evaluate") in evaluate.outs
     backbone = stage.Stage.from_dvc_yaml(ROOT, "backbone")
     assert backbone.executed == Path("notebooks/executed/02_backbone.ipynb")
@@ -158,3 +158,18 @@ def test_a_notebook_failing_half_way_leaves_every_committed_output_byte_identica
     # The failed run's notebook is kept aside, for its traceback.
     kept = project / ".scratch/stages/demo/notebooks/executed/00_demo.ipynb"
     assert "half-way failure" in kept.read_text()
+
+
+def test_executed_notebooks_record_repository_relative_paths_only(tmp_path):
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["papermill"] = {"input_path": "/home/someone/repo/notebooks/x.ipynb",
+                                      "output_path": "/home/someone/repo/.scratch/x.ipynb", "parameters": {}}
+    path = tmp_path / "x.ipynb"
+    nbformat.write(notebook, path)
+    stage_spec = stage.Stage("x", Path("notebooks/x.ipynb"), Path("notebooks/executed/x.ipynb"), (), ())
+    stage._relative_paths(path, stage_spec)
+    record = nbformat.read(path, as_version=4).metadata["papermill"]
+    assert (record["input_path"], record["output_path"]) == ("notebooks/x.ipynb", "notebooks/executed/x.ipynb")
+    assert "/home/" not in path.read_text()

@@ -88,8 +88,9 @@ def test_metric_maps_figure_grid(rows):
     panels = ternary_axes(figure)
     assert len(panels) == 2 * 3  # methods x metrics
     assert len(figure.axes) == 6 + 3  # one colorbar per metric column
-    assert panels[0].get_title() == "retrain: ndcg@10"
-    assert panels[0].get_tlabel() == "acc" and panels[0].get_llabel() == "div" and panels[0].get_rlabel() == "tail"
+    assert panels[0].get_title() == "Retrain: NDCG@10 (accuracy)"
+    assert panels[0].get_tlabel() == "w_acc" and panels[0].get_llabel() == "w_div" and panels[0].get_rlabel() == "w_tail"
+    assert [tick for tick in panels[0].taxis.get_majorticklocs()] == [0.0, 0.5, 1.0]  # three upright ticks a side
 
 
 def test_metric_maps_share_colour_scale_per_column(rows):
@@ -110,14 +111,23 @@ def test_error_maps_figure(rows):
     figure.canvas.draw()  # renders (the slow part of ternary figures: ~1 s)
 
 
-def test_achieved_points_figure(rows):
-    figure = ternary.achieved_points_figure(rows, OBJECTIVES, ["retrain", "padirec", "interpolate"])
+def test_achieved_points_figure_joins_each_methods_point_to_retrains_at_the_same_requirement(rows):
+    figure = ternary.achieved_points_figure(rows, OBJECTIVES, ["padirec", "interpolate"])
     assert isinstance(figure, plt.Figure)
     assert len(figure.axes) == 3 and not ternary_axes(figure)
     first = figure.axes[0]
-    assert first.get_xlabel().startswith("ndcg@10") and first.get_ylabel().startswith("alpha_ndcg@10")
+    assert first.get_xlabel().startswith("NDCG@10") and first.get_ylabel().startswith("alpha-NDCG@10")
     points = sum(len(collection.get_offsets()) for collection in first.collections)
-    assert points == 3 * 15  # one point per (method, requirement)
+    assert points == 3 * 15  # Retrain's and each method's point at every requirement
+    segments = [line for line in first.get_lines() if len(line.get_xdata()) == 2]
+    assert len(segments) == 2 * 15  # one per (method, requirement)
+    means = ternary.requirement_means(rows, OBJECTIVES)
+    retrain = means[means["method"] == "retrain"].iloc[0]
+    padirec = means[(means["method"] == "padirec") & (means["w_acc"] == retrain["w_acc"])
+                    & (means["w_div"] == retrain["w_div"])].iloc[0]
+    assert any(np.allclose(line.get_xdata(), [retrain["ndcg@10"], padirec["ndcg@10"]]) for line in segments)
+    legend = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert legend[:2] == ["PaDiRec", "Interpolate"] and legend[-1].startswith("Retrain")
 
 
 def test_needs_three_objectives(rows):

@@ -72,20 +72,30 @@ def control_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def control_figure(rows: pd.DataFrame):
-    """Each third objective's metric against its weight (means over seeds and the other weights), per backbone."""
+    """Each third objective's metric against its weight (means over seeds and the other weights, bands: sd over
+    seeds), one panel per (grouping, third objective) in a grid of three columns, one legend."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     cases = rows[["grouping", "third"]].drop_duplicates().values.tolist()
-    figure, axes = plt.subplots(1, len(cases), figsize=(3.4 * len(cases), 3.0), squeeze=False)
-    for axis, (grouping, third) in zip(axes[0], cases):
+    columns = 3
+    rows_of_panels = -(-len(cases) // columns)
+    figure, axes = plt.subplots(rows_of_panels, columns, figsize=(3.8 * columns, 3.2 * rows_of_panels), squeeze=False)
+    for index, (grouping, third) in enumerate(cases):
+        axis = axes.flat[index]
         frame = rows[(rows["grouping"] == grouping) & (rows["third"] == third)]
-        metric = objectives.OBJECTIVES[third].metric
-        sns.lineplot(frame, x="w_third", y=metric, hue="backbone", marker="o", errorbar="sd", ax=axis)
-        better = "higher" if objectives.OBJECTIVES[third].higher_is_better else "lower"
-        axis.set(title=f"{third} ({grouping})" if third != "tail" else third, xlabel=f"w_{third}",
-                 ylabel=f"{metric} ({better} is better)")
-        axis.legend(fontsize=7)
+        objective = objectives.OBJECTIVES[third]
+        sns.lineplot(frame, x="w_third", y=objective.metric, hue="backbone", marker="o", errorbar="sd", ax=axis,
+                     legend=index == 0)
+        better = "higher" if objective.higher_is_better else "lower"
+        axis.set(title=f"{third}, users grouped by {grouping}" if third != "tail" else "tail (no user groups)",
+                 xlabel=f"weight of {third} (w_{third})", ylabel=f"{objective.metric} ({better} is better)")
+    for axis in axes.flat[len(cases):]:
+        axis.set_visible(False)
+    if axes.flat[0].get_legend() is not None:
+        sns.move_legend(axes.flat[0], "upper left", bbox_to_anchor=(0, 1), frameon=False, title="backbone")
+    figure.suptitle("does the third objective's metric follow its weight? (test split; line: mean, band: sd over "
+                    "seeds and the other two weights)")
     sns.despine(figure)
     figure.tight_layout()
     return figure
@@ -94,12 +104,16 @@ def control_figure(rows: pd.DataFrame):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m padirec.comparison.controllability", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="figures/objectives", help="folder for the tables and the figure")
+    parser.add_argument("--redraw", action="store_true", help="draw the figure again from the folder's "
+                        "requirements.csv instead of measuring (seconds, not minutes); the tables stay as measured")
     args = parser.parse_args(argv)
     root = paths.repo_root()
-    cfg = config.load_config(root / "params.yaml")
-    device = runtime.setup(cfg.runtime)
-    rows = measure(cfg, paths.Paths(root), device)
     folder = root / args.out
+    if args.redraw:
+        report.save_figure(control_figure(pd.read_csv(folder / "requirements.csv")), folder / "controllability.png")
+        return 0
+    cfg = config.load_config(root / "params.yaml")
+    rows = measure(cfg, paths.Paths(root), runtime.setup(cfg.runtime))
     io.write_text(folder / "requirements.csv", rows.round(6).to_csv(index=False))
     table = control_table(rows)
     report.save_table(table, folder / "controllability")

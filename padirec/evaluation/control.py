@@ -1,6 +1,8 @@
 """How well the metrics follow the requested weights: per-requirement means and signed correlations."""
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
 from scipy import stats
 
@@ -18,9 +20,11 @@ def signed_correlations(means: pd.DataFrame, objectives, prefix: str = "") -> di
     """Pearson and Spearman r of each objective's weight against its metric over per-requirement `means`, signed so
     that +1 is perfect control (a lower-is-better metric is negated); `prefix` picks the protocol ("full_")."""
     found = {}
-    for name, correlate in (("pearson", stats.pearsonr), ("spearman", stats.spearmanr)):
-        for objective in objectives:
-            sign = 1.0 if OBJECTIVES[objective].higher_is_better else -1.0
-            metric = means[prefix + OBJECTIVES[objective].metric]
-            found[f"{name}_{objective}"] = float(correlate(means[f"w_{objective}"], sign * metric).statistic)
+    with warnings.catch_warnings():  # a constant metric has no correlation: NaN, which the tables show as such
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        for name, correlate in (("pearson", stats.pearsonr), ("spearman", stats.spearmanr)):
+            for objective in objectives:
+                sign = 1.0 if OBJECTIVES[objective].higher_is_better else -1.0
+                metric = means[prefix + OBJECTIVES[objective].metric]
+                found[f"{name}_{objective}"] = float(correlate(means[f"w_{objective}"], sign * metric).statistic)
     return found

@@ -72,6 +72,7 @@ class Method:
     same_as: Callable[[Request], str | None] = lambda request: None
     sampled: bool = False  # one adapter per sampling seed (request.samples of them), kept on the replicate
     needs: tuple[str, ...] = ()  # methods whose adapters it reads: they come before it in the registry
+    colour: str = "#7f7f7f"  # the same in every figure
 
 
 def median_seconds(action, repeats: int, warmup: int = 1) -> float:
@@ -144,26 +145,28 @@ def _hypernetwork(replicate: Materials, request: Request) -> Obtained:
 
 
 _REGISTERED = (
-    Method("retrain", "Retrain", "tuned directly at w (the reference)", _retrain),
+    Method("retrain", "Retrain", "tuned directly at w (the reference)", _retrain, colour="#222222"),
     Method("padirec", "PaDiRec", "the generator, guidance scale chosen on the validation split",
-           _generated(lambda request: request.guidance), sampled=True),
+           _generated(lambda request: request.guidance), sampled=True, colour="#d95f02"),
     Method("padirec_noguidance", "PaDiRec without guidance", "the generator at s = 1 (plain conditional model)",
            _generated(lambda request: 1.0), sampled=True, needs=("padirec",),
-           same_as=lambda request: "padirec" if request.guidance == 1.0 else None),
+           same_as=lambda request: "padirec" if request.guidance == 1.0 else None, colour="#fdae6b"),
     Method("padirec_mean", "PaDiRec, mean of its samples", "the mean of PaDiRec's samples in parameter space",
-           _padirec_mean, needs=("padirec",)),
+           _padirec_mean, needs=("padirec",), colour="#a63603"),
     Method("nearest_noise", "Nearest + noise", "nearest plus Gaussian noise of the spread PaDiRec's samples show",
-           _nearest_noise, needs=("padirec",)),
+           _nearest_noise, needs=("padirec",), colour="#9e9ac8"),
     Method("nearest", "Nearest", "the training adapter of the nearest grid requirement (memorisation)",
-           _looked_up(lookup.nearest_adapters)),
+           _looked_up(lookup.nearest_adapters), colour="#6a51a3"),
     Method("interpolate", "Interpolate", "linear interpolation of the two neighbouring grid adapters (three "
-           "objectives: barycentric in the grid's Delaunay triangle)", _looked_up(lookup.interpolated_adapters)),
+           "objectives: barycentric in the grid's Delaunay triangle)", _looked_up(lookup.interpolated_adapters),
+           colour="#1b9e77"),
     Method("soup", "Soup", "interpolation between the adapters at the two ends of the grid (the authors' Soup; "
-           "three objectives: the corners' adapters mixed by w)", _looked_up(lookup.soup_adapters)),
+           "three objectives: the corners' adapters mixed by w)", _looked_up(lookup.soup_adapters),
+           colour="#e7298a"),
     Method("hypernetwork", "Hypernetwork", "an MLP from w to adapter parameters, trained on the weighted loss with "
-           "w sampled per batch", _hypernetwork),
+           "w sampled per batch", _hypernetwork, colour="#1f78b4"),
     Method("mmr", "MMR", "no adapter: MMR re-ranking of the bare backbone's scores with lambda = w_acc",
-           supports=lambda objectives: tuple(objectives) == mmr.OBJECTIVES),
+           supports=lambda objectives: tuple(objectives) == mmr.OBJECTIVES, colour="#b8a000"),
 )
 METHODS: dict[str, Method] = {method.name: method for method in _REGISTERED}
 TABLE_ORDER = ("padirec", "padirec_noguidance", "padirec_mean", "retrain", "nearest", "nearest_noise", "interpolate",
@@ -176,6 +179,11 @@ assert all(list(METHODS).index(need) < list(METHODS).index(name) for name, metho
 def methods_for(objectives) -> list[Method]:
     """The registered methods that serve a study of these objectives, in registry order."""
     return [method for method in METHODS.values() if method.supports(tuple(objectives))]
+
+
+def colours(names) -> dict[str, str]:
+    """Each method's colour (its registry entry's), for figure palettes."""
+    return {name: METHODS[name].colour for name in names}
 
 
 def label(name: str) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from padirec.objectives.requirements import keys
 from padirec.pipeline.io import load_npz, save_npz, write_bytes
 from padirec.models.backbones import BACKBONES, SequentialRecommender, build_backbone
 
@@ -189,8 +190,8 @@ class AdapterSweep:
         if requirements is None:
             keep = self.sources != "ablation"
         else:
-            tuned = [tuple(w) for w in np.round(self.weights, 6)]
-            wanted = {tuple(w) for w in np.round(np.asarray(requirements, dtype=np.float64), 6)}
+            tuned = keys(self.weights)  # one rounding rule for every requirement (padirec.objectives.requirements)
+            wanted = set(keys(requirements))
             keep = np.array([w in wanted for w in tuned])
             if keep.sum() != len(wanted):
                 raise ValueError(f"requirements {sorted(wanted - set(tuned))} were not tuned by this sweep; "

@@ -60,6 +60,11 @@ class Paths:
         return self.root / "figures" / self.study / (self.stage or "")
 
     @property
+    def headline(self) -> Path:
+        """A study's headline numbers (figures/<study>/headline.json), the one file `dvc metrics show` lists."""
+        return self.root / "figures" / (self.study or "") / "headline.json"
+
+    @property
     def tables(self) -> Path:
         return self.figures / "tables"
 

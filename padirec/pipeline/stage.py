@@ -170,10 +170,22 @@ def run_stage(name: str, params: str = PARAMS) -> float:
     finally:
         relay.finished.set()
         relay.join()
+    _relative_paths(staging / stage.executed, stage)
     _publish(stage, root, staging)
     seconds = time.perf_counter() - started
     print(f"{name}: done in {seconds:.0f} s, {len(stage.outs)} outputs published", file=sys.stderr, flush=True)
     return seconds
+
+
+def _relative_paths(executed: Path, stage: Stage) -> None:
+    """papermill records where it read and wrote the notebook; keep those repository-relative, so that no
+    committed notebook holds a path of the machine that ran it."""
+    import nbformat
+
+    notebook = nbformat.read(executed, as_version=4)
+    record = notebook.metadata.get("papermill", {})
+    record["input_path"], record["output_path"] = str(stage.notebook), str(stage.executed)
+    nbformat.write(notebook, executed)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ import pandas as pd
 from padirec.comparison import replication, results, summaries, tables
 from padirec.comparison.run import BackboneEvaluation
 from padirec.objectives import requirements
+from padirec.methods.registry import label
 from padirec.objectives.registry import metrics_of
 from padirec.pipeline import io, workers
 from padirec.pipeline.artifacts import AdapterSweep
@@ -27,9 +28,11 @@ TERNARY_METHODS = ("retrain", "padirec", "interpolate", "nearest", "soup", "hype
 # What a section shows, for a study of two objectives and of more (notebook 05 prints the one for its study).
 SECTION_TEXT = {
     "requirement_figures": (
-        "Each metric against w_acc (the paper's Figure 4a), bands the standard deviation over seeds. Genre "
-        "coverage@10 and intra-list distance@10 do not reward multi-genre items the way alpha-NDCG does; the table "
-        "gives r(w_div, measure) per method.",
+        "Each method's metric minus Retrain's at every requirement (the paper's Figure 4a, as differences), for "
+        "PaDiRec and the baselines closest to it; the grey band is Retrain's own seed-to-seed standard deviation, "
+        "so a line inside it is as close to Retrain as a re-run of Retrain. Genre coverage@10 and intra-list "
+        "distance@10 do not reward multi-genre items the way alpha-NDCG does; the table gives r(w_div, measure) per "
+        "method.",
         "Ternary maps of each objective's metric over the requirement simplex (each corner is one objective alone; "
         "a point is an unseen requirement, its colour the seed-mean metric there) for Retrain and PaDiRec on the "
         "first backbone; then PaDiRec's and Interpolate's relative error against Retrain at the same points, and "
@@ -37,7 +40,8 @@ SECTION_TEXT = {
     "fronts": (
         "Each method's achieved (NDCG@10, alpha-NDCG@10) points across the grid; the cross is the hypervolume "
         "reference point.",
-        "Each method's achieved points across the grid, projected on each pair of the objectives' metrics."),
+        "Retrain's achieved point at each unseen requirement and a segment from it to each method's point at the "
+        "same requirement, on each pair of the objectives' metrics: a segment's length is the method's error."),
     "memorisation": (
         "Distance from each generated adapter to its nearest training checkpoint, beside the distance between the "
         "adapters of two neighbouring grid requirements; and the first seed's training checkpoints and generated "
@@ -98,9 +102,7 @@ class EvaluationReport:
     def guidance(self) -> pd.DataFrame:
         """The validation gap per guidance scale (table and figure)."""
         table = pd.concat({name: r.guidance_table for name, r in self.results.items()}, names=["backbone"])
-        rows = pd.concat([r.guidance_rows for r in self.results.values()], ignore_index=True)
-        figure = figures.guidance_figure(rows[rows["method"] == "padirec"])
-        figure.suptitle("validation split", y=1.0)
+        figure = figures.guidance_gap_figure(table, {name: r.guidance for name, r in self.results.items()})
         figures.save_figure(figure, self.stage.out.figures / "guidance_ablation.png")
         return self._save(table, "guidance_ablation")
 
@@ -108,6 +110,11 @@ class EvaluationReport:
         main = self._save(tables.main_table(self.summaries), "main_results")
         self._save(tables.readable_main_table(main), "main_results_ci")
         return main
+
+    @staticmethod
+    def readable_main_table(main: pd.DataFrame) -> pd.DataFrame:
+        """A main table's few headline columns as text, each mean with its 95% CI half-width."""
+        return tables.readable_main_table(main)
 
     def full_ranking_table(self) -> pd.DataFrame:
         return self._save(tables.main_table(self.full_summaries), "main_results_full_ranking")
@@ -149,7 +156,7 @@ class EvaluationReport:
             figures.save_figure(figures.pareto_figure(rows, tuple(self.study.hv_reference)), out.figures / "pareto.png")
             return
         first = rows[rows["backbone"] == self.stage.cfg.backbone.names[0]]
-        figures.save_figure(ternary.achieved_points_figure(first, self.study.objectives, methods=list(TERNARY_METHODS)),
+        figures.save_figure(ternary.achieved_points_figure(first, self.study.objectives),
                             out.figures / "achieved_points.png")
 
     @cached_property
@@ -160,17 +167,24 @@ class EvaluationReport:
         return density
 
     def grid_density(self) -> pd.DataFrame:
-        figures.save_figure(figures.density_figure(self.density), self.stage.out.figures / "grid_density.png")
+        """The ablation's tests per grid size; its figure only when there are several sizes to compare."""
+        if self.density["grid_size"].nunique() > 1:
+            figures.save_figure(figures.density_figure(self.density), self.stage.out.figures / "grid_density.png")
         return self._save(tables.density_table(self.density), "grid_density_tests")
 
     def gap_by_grid(self) -> pd.DataFrame:
         return self._save(tables.gap_by_grid(self.density), "gap_by_grid")
 
-    def findings(self) -> str:
-        """The replication check's table, and the sentences written from it."""
+    @cached_property
+    def replication(self) -> pd.DataFrame:
         table = replication.replication_table(
             self.summaries, replication.replication_comparisons(self.summaries, self.density), self.study.seeds)
         self._save(table.set_index(["comparison", "metric", "other"]), "replication")
+        return table
+
+    def findings(self) -> str:
+        """The replication check's sentences, written from its table."""
+        table = self.replication
         findings = replication.findings_markdown(table)
         io.write_text(self.stage.out.tables / "findings.md", findings)
         return findings
@@ -199,6 +213,35 @@ class EvaluationReport:
         figures.save_figure(figure, out.figures / "memorisation_pca.png")
         return self._save(table, "generator_memorisation")
 
+    def what_this_shows(self) -> str:
+        """The stage's reading in a few sentences, from the main table and the replication check."""
+        main = tables.main_table(self.summaries)
+        lines = []
+        for name in self.results:
+            padirec, retrain = main.loc[(name, "padirec")], main.loc[(name, "retrain")]
+            lines.append(f"- **{name}**: PaDiRec's gap to Retrain at the unseen requirements is "
+                         f"{padirec['rel_gap_unseen']:.4f} ± {padirec['rel_gap_unseen_ci95']:.4f} (Retrain against its own "
+                         f"other seeds: {retrain['rel_gap_unseen']:.4f}); its hypervolume is "
+                         f"{100 * padirec['hv_vs_retrain']:.1f}% of Retrain's.")
+        table = self.replication
+        findings = table[table["finding"]]
+        def named(row) -> str:
+            where = f", {int(row['grid_size'])} training requirements" if pd.notna(row.get("grid_size")) else ""
+            return f"{label(row['other'])} ({replication.METRIC_NAMES.get(row['metric'], row['metric'])}{where})"
+
+        better = [named(row) for _, row in findings.iterrows() if row["verdict_all"] == "better"]
+        worse = [named(row) for _, row in findings.iterrows() if row["verdict_all"] == "worse"]
+        unresolved = int((~table["replicated"]).sum())
+        said = (f"PaDiRec is better than {', '.join(better) or 'no method'}" + (f" and worse than {', '.join(worse)}"
+                                                                                if worse else "")) if len(findings) else \
+            "none of them is a finding"
+        lines.append(f"- Of {len(table)} verdicts, {len(findings)} are findings (both halves of the seeds and all of "
+                     f"them agree): {said}.")
+        nulls = int((table["replicated"] & ~table["finding"]).sum())
+        lines.append(f"- No difference is shown in {nulls} (which is not equivalence); {unresolved} are not resolved "
+                     "at this number of seeds: the halves disagree.")
+        return "**What this shows.**\n\n" + "\n".join(lines)
+
     def efficiency(self) -> pd.DataFrame:
         """Seconds to serve one requirement per method, the one-off costs, and each unit's wall time."""
         timing, seconds = self.stage.out.timing, self.seconds
@@ -207,7 +250,11 @@ class EvaluationReport:
         one_off = pd.DataFrame({
             "hypernetwork_training_s": seconds.groupby("backbone")["hypernetwork_training"].mean(),
             "retrain_stacked_s_per_requirement": seconds.groupby("backbone")["retrain_stacked"].mean()})
-        figures.save_table(tables.efficiency_table(seconds), timing / "efficiency")
+        efficiency = tables.efficiency_table(seconds)
+        figures.save_table(efficiency, timing / "efficiency")
+        io.write_text(timing / "headline.md", tables.headline_markdown(
+            tables.main_table(self.summaries), efficiency, self.stage.study_name, len(self.study.seeds),
+            list(self.results)))
         figures.save_table(one_off, timing / "one_off_seconds")
         figures.save_table(workers.unit_seconds(), timing / "units")
         return one_off
@@ -219,7 +266,7 @@ class EvaluationReport:
                                         self.paired_tests, self.study,
                                         out.of_stage("sweep").figures / "sweep_metrics.json",
                                         out.figures / "metrics.json", self.stage.device)
-        figures.save_metric_files(tables.headline(tables.main_table(self.summaries)), out.of_stage("headline").figures)
+        io.write_json(out.headline, tables.headline(tables.main_table(self.summaries)))
         figures.save_curves(self.rows, out.figures / "plots" / "tradeoff", ["backbone", "method"],
                             [f"w_{o}" for o in objectives] + metrics_of(objectives))
         return sorted(metrics["backbones"][self.stage.cfg.backbone.names[0]]["methods"])

@@ -4,10 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
 
 from padirec.pipeline import io
+from padirec.methods.registry import METHODS, label
 from padirec.pipeline.io import atomic_path, write_text
 
 
@@ -16,13 +18,6 @@ def save_table(table: pd.DataFrame, stem: Path) -> None:
     readable = table.map(format_number)
     write_text(stem.with_suffix(".md"), readable.to_markdown(disable_numparse=True) + "\n")
     write_text(stem.with_suffix(".csv"), table.to_csv())
-
-
-def save_metric_files(entries: dict[tuple[str, ...], dict], folder: Path) -> None:
-    """One small JSON per key (`folder`/a/b.json for key (a, b)): `dvc metrics show` then lists one
-    row per file with the same few columns, instead of one row of hundreds."""
-    for key, values in entries.items():
-        io.write_json(folder.joinpath(*key[:-1], f"{key[-1]}.json"), values)
 
 
 def save_curves(frame: pd.DataFrame, folder: Path, by: list[str], columns: list[str]) -> None:
@@ -150,50 +145,137 @@ def peak_memory_mb() -> float:
 # ----------------------------------------------------------------------------- evaluation (notebook 05)
 
 
-def method_palette(methods: list[str]) -> dict[str, tuple]:
-    import seaborn as sns
+# The methods the figures draw beside Retrain: PaDiRec and the baselines closest to it (every method is in the tables).
+FIGURE_METHODS = ("padirec", "interpolate", "nearest", "hypernetwork")
+METRIC_WORDS = {"ndcg@10": "NDCG@10 (accuracy)", "alpha_ndcg@10": "alpha-NDCG@10 (diversity)",
+                "coverage@10": "genre coverage@10", "ild@10": "intra-list distance@10",
+                "aplt@10": "APLT@10 (long-tail share)", "fair_gap@10": "group NDCG gap@10"}
 
-    return dict(zip(methods, sns.color_palette("tab10", len(methods))))
+
+def metric_words(metric: str) -> str:
+    """A metric's name in words, for axis labels and titles (`full_` prefix: under full ranking)."""
+    base = metric.removeprefix("full_")
+    words = METRIC_WORDS.get(base, base)
+    return f"{words}, full ranking" if metric.startswith("full_") else words
+
+
+def method_palette(methods: list[str]) -> dict[str, str]:
+    """Each method's colour from the registry, the same in every figure."""
+    return {method: METHODS[method].colour if method in METHODS else "#7f7f7f" for method in methods}
 
 
 def method_curves_figure(rows: pd.DataFrame, metrics: tuple[str, ...] = ("ndcg@10", "alpha_ndcg@10", "coverage@10",
-                                                                         "ild@10")) -> plt.Figure:
-    """Each metric against w_acc, one line per method (mean over seeds, band: standard deviation), per backbone."""
-    methods = list(dict.fromkeys(rows["method"]))
-    per_seed = rows.groupby(["backbone", "method", "seed", "w_acc"], sort=False)[list(metrics)].mean().reset_index()
-    return backbone_grid_figure(per_seed, "w_acc", metrics, "method", "{metric}", width=3.6, height=3.2,
-                                hue_order=methods, palette=method_palette(methods), errorbar="sd", markersize=3)
+                                                                         "ild@10"),
+                         methods: tuple[str, ...] = FIGURE_METHODS) -> plt.Figure:
+    """Each method's metric minus Retrain's at every requirement (seed means) against w_acc, per backbone (rows)
+    and metric (columns); the grey band is Retrain's own seed-to-seed standard deviation, the noise floor."""
+    backbones = list(dict.fromkeys(rows["backbone"]))
+    methods = [m for m in methods if m in set(rows["method"])]
+    means = rows.groupby(["backbone", "method", "w_acc"])[list(metrics)].mean()
+    retrain_seeds = rows[rows["method"] == "retrain"].groupby(["backbone", "seed", "w_acc"])[list(metrics)].mean()
+    noise = retrain_seeds.groupby(["backbone", "w_acc"]).std(ddof=1)
+    palette = method_palette(methods)
+    figure, axes = plt.subplots(len(backbones), len(metrics), figsize=(3.5 * len(metrics), 3.0 * len(backbones)),
+                                squeeze=False, sharex=True)
+    for row, name in enumerate(backbones):
+        reference = means.loc[(name, "retrain")]
+        for column, metric in enumerate(metrics):
+            axis = axes[row, column]
+            floor = noise.loc[name, metric]
+            axis.fill_between(floor.index, -floor, floor, color="#cccccc", alpha=0.6, lw=0,
+                              label="Retrain's seed-to-seed sd")
+            axis.axhline(0, color=METHODS["retrain"].colour, lw=1, label="Retrain")
+            for method in methods:
+                difference = means.loc[(name, method), metric] - reference[metric]
+                axis.plot(difference.index, difference.to_numpy(), marker="o", markersize=3, lw=1.5,
+                          color=palette[method], label=label(method))
+            axis.set(title=f"{name}: {metric_words(metric)}", xlabel="w_acc (weight of accuracy)" if row else "",
+                     ylabel="method − Retrain" if column == 0 else "")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="upper center", ncol=len(labels), frameon=False, bbox_to_anchor=(0.5, 1.0))
+    figure.suptitle("difference from Retrain at each requirement (test split, mean over seeds)", y=1.04)
+    _despine(figure)
+    figure.tight_layout()
+    return figure
 
 
-def pareto_figure(rows: pd.DataFrame, reference: tuple[float, float], prefix: str = "") -> plt.Figure:
-    """Achieved (NDCG@10, alpha-NDCG@10) across the grid per method (seed means), with the HV reference point."""
+def guidance_gap_figure(table: pd.DataFrame, chosen: dict[str, float]) -> plt.Figure:
+    """The validation gap to Retrain at the unseen requirements against the guidance scale (mean and sd over
+    seeds), one line per backbone, the chosen scale marked."""
+    figure, axis = plt.subplots(figsize=(5.2, 3.6))
+    for index, (name, frame) in enumerate(table.groupby(level="backbone", sort=False)):
+        frame = frame.droplevel("backbone")
+        colour = f"C{index}"
+        axis.errorbar(frame.index, frame["mean"], yerr=frame["std"], marker="o", capsize=3, color=colour, label=name)
+        axis.scatter([chosen[name]], [frame.loc[chosen[name], "mean"]], s=140, facecolors="none", edgecolors=colour,
+                     linewidths=1.5, zorder=3)
+    axis.scatter([], [], s=140, facecolors="none", edgecolors="black", label="chosen scale")
+    axis.set_xticks(sorted(table.index.get_level_values("guidance").unique()))
+    axis.set(xlabel="guidance scale s (0: requirement ignored, 1: plain conditional model)",
+             ylabel="gap to Retrain, unseen requirements", title="guidance scale chosen on the validation split\n"
+             "(mean relative gap; bars: sd over seeds)")
+    axis.legend(frameon=False)
+    _despine(figure)
+    figure.tight_layout()
+    return figure
+
+
+def _despine(figure: plt.Figure) -> None:
     import seaborn as sns
 
+    sns.despine(figure)
+
+
+def pareto_figure(rows: pd.DataFrame, reference: tuple[float, float], prefix: str = "",
+                  methods: tuple[str, ...] = ("retrain", *FIGURE_METHODS, "soup", "mmr")) -> plt.Figure:
+    """Achieved (NDCG@10, alpha-NDCG@10) across the grid per method (seed means), with the HV reference point."""
     backbones = list(dict.fromkeys(rows["backbone"]))
-    methods = list(dict.fromkeys(rows["method"]))
+    methods = [m for m in methods if m in set(rows["method"])]
     x, y = f"{prefix}ndcg@10", f"{prefix}alpha_ndcg@10"
     means = rows.groupby(["backbone", "method", "w_acc"], sort=False)[[x, y]].mean().reset_index()
-    figure, axes = plt.subplots(1, len(backbones), figsize=(5.2 * len(backbones), 4.2), squeeze=False)
+    palette = method_palette(methods)
+    figure, axes = plt.subplots(1, len(backbones), figsize=(4.8 * len(backbones), 4.2), squeeze=False)
     for column, name in enumerate(backbones):
         axis = axes[0, column]
-        subset = means[means["backbone"] == name].sort_values("w_acc")
-        sns.lineplot(data=subset, x=x, y=y, hue="method", hue_order=methods, palette=method_palette(methods),
-                     sort=False, marker="o", markersize=4, ax=axis, legend=(column == len(backbones) - 1))
-        axis.scatter(*reference, marker="x", color="black", label="HV reference")
-        axis.set(title=f"{name}: trade-off fronts ({'full ranking' if prefix else '100 candidates'})")
-    if axes[0, -1].get_legend() is not None:
-        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
-    sns.despine(figure)
+        for method in methods:
+            front = means[(means["backbone"] == name) & (means["method"] == method)].sort_values("w_acc")
+            axis.plot(front[x], front[y], marker="o", markersize=3, lw=1.5, color=palette[method], label=label(method))
+        axis.scatter(*reference, marker="x", color="black", label="hypervolume reference point")
+        axis.set(title=name, xlabel=metric_words(x), ylabel=metric_words(y))
+        axis.xaxis.set_major_locator(MaxNLocator(5))
+    handles, labels = axes[0, -1].get_legend_handles_labels()
+    axes[0, -1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    figure.suptitle(f"trade-off fronts across the grid ({'full ranking' if prefix else '100 candidates'}, "
+                    "mean over seeds)")
+    _despine(figure)
     figure.tight_layout()
     return figure
 
 
 def density_figure(summary: pd.DataFrame) -> plt.Figure:
-    """Grid-density ablation: gap to Retrain at the unseen requirements and hypervolume, against grid size."""
-    figure = backbone_grid_figure(summary, "grid_size", ("rel_gap_unseen", "hv"), "method",
-                                  "{metric} by training-grid size", height=3.2, errorbar="sd")
-    for axis in figure.axes:
-        axis.set(xlabel="training requirements")
+    """Grid-density ablation: gap to Retrain at the unseen requirements and hypervolume against the number of
+    training requirements (mean and sd over seeds), per backbone."""
+    backbones = list(dict.fromkeys(summary["backbone"]))
+    sizes = sorted(summary["grid_size"].unique())
+    methods = list(dict.fromkeys(summary["method"]))
+    palette = method_palette(methods)
+    figure, axes = plt.subplots(len(backbones), 2, figsize=(9.0, 3.2 * len(backbones)), squeeze=False)
+    for row, name in enumerate(backbones):
+        for column, (metric, words, unit) in enumerate((("rel_gap_unseen", "gap to Retrain", "relative gap, unseen"),
+                                                        ("hv", "hypervolume", "hypervolume"))):
+            axis = axes[row, column]
+            for method in methods:
+                frame = summary[(summary["backbone"] == name) & (summary["method"] == method)]
+                stats = frame.groupby("grid_size")[metric].agg(["mean", "std"]).reindex(sizes)
+                axis.errorbar(sizes, stats["mean"], yerr=stats["std"], marker="o", capsize=3, color=palette[method],
+                              label=label(method))
+            axis.set_xticks(sizes)
+            axis.set(title=f"{name}: {words}", xlabel="training requirements" if row == len(backbones) - 1 else "",
+                     ylabel=unit)
+    axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    figure.suptitle("grid density: generators and baselines from fewer training requirements (bars: sd over seeds)")
+    _despine(figure)
+    figure.tight_layout()
     return figure
 
 

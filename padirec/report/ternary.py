@@ -13,10 +13,11 @@ import matplotlib.pyplot as plt
 import mpltern  # noqa: F401  (registers the "ternary" projection)
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FixedLocator, MaxNLocator
 
 from padirec.objectives.registry import OBJECTIVES, metrics_of
-from padirec.report.figures import method_palette
+from padirec.methods.registry import METHODS, label
+from padirec.report.figures import method_palette, metric_words
 from padirec.objectives import requirements
 
 __all__ = ["weight_columns", "requirement_means", "relative_errors", "metric_maps_figure", "error_maps_figure",
@@ -92,7 +93,7 @@ def metric_maps_figure(rows: pd.DataFrame, objectives: list[str] | tuple[str, ..
             axis = figure.add_subplot(len(methods), len(metrics), row * len(metrics) + column + 1,
                                       projection="ternary")
             contour = _ternary_panel(axis, per_method[method], weights, metric, objectives, levels, cmap,
-                                     f"{method}: {metric}", method)
+                                     f"{label(method)}: {metric_words(metric)}", method)
             axes.append(axis)
         figure.colorbar(contour, ax=axes, location="bottom", shrink=0.8, aspect=25, ticks=MaxNLocator(5),
                         label=_metric_label(metric, objectives))
@@ -126,27 +127,34 @@ def error_maps_figure(rows: pd.DataFrame, objectives: list[str] | tuple[str, ...
 
 
 def achieved_points_figure(rows: pd.DataFrame, objectives: list[str] | tuple[str, ...],
-                           methods: list[str] | tuple[str, ...] | None = None) -> plt.Figure:
-    """Achieved points in metric space, one per (method, requirement) (seed/sample means): a scatter panel
-    per pair of the objectives' metrics, coloured by method (default: every method in `rows`)."""
-    import seaborn as sns
-
+                           methods: list[str] | tuple[str, ...] = ("padirec", "interpolate", "nearest",
+                                                                   "hypernetwork")) -> plt.Figure:
+    """Achieved points in metric space (seed/sample means), one panel per pair of the objectives' metrics:
+    Retrain's point at each requirement, and a segment from it to each method's point at the same
+    requirement, so a segment's length is the method's error there."""
     metrics = _objective_metrics(objectives)
+    weights = weight_columns(objectives)
     means = requirement_means(rows, objectives, metrics)
-    methods = list(methods) if methods is not None else list(dict.fromkeys(means["method"]))
-    for method in methods:
-        _method_means(means, method)
-    shown = means[means["method"].isin(methods)]
+    reference = _method_means(means, "retrain")
+    palette = method_palette(list(methods))
     pairs = list(itertools.combinations(metrics, 2))
-    figure, axes = plt.subplots(1, len(pairs), figsize=(4.2 * len(pairs), 3.9), squeeze=False)
+    figure, axes = plt.subplots(1, len(pairs), figsize=(4.3 * len(pairs), 4.0), squeeze=False)
     for column, (x, y) in enumerate(pairs):
         axis = axes[0, column]
-        sns.scatterplot(data=shown, x=x, y=y, hue="method", hue_order=methods, palette=method_palette(methods),
-                        s=28, alpha=0.85, ax=axis, legend=(column == len(pairs) - 1))
-        axis.set(xlabel=_metric_label(x, objectives), ylabel=_metric_label(y, objectives), title=f"{y} vs {x}")
-    if axes[0, -1].get_legend() is not None:
-        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
-    figure.suptitle("achieved points per requirement (mean over seeds and samples)")
+        for method in methods:
+            joined = _method_means(means, method).merge(reference, on=weights, suffixes=("", "_retrain"))
+            for _, point in joined.iterrows():
+                axis.plot([point[f"{x}_retrain"], point[x]], [point[f"{y}_retrain"], point[y]],
+                          color=palette[method], lw=1, alpha=0.8)
+            axis.scatter(joined[x], joined[y], s=14, color=palette[method], label=label(method), zorder=3)
+        axis.scatter(reference[x], reference[y], s=22, color=METHODS["retrain"].colour, marker="s",
+                     label="Retrain (a segment joins it to the same requirement)", zorder=4)
+        axis.set(xlabel=_metric_label(x, objectives), ylabel=_metric_label(y, objectives), title=f"{metric_words(y)} against {metric_words(x)}")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="upper center", ncol=len(labels), frameon=False, bbox_to_anchor=(0.5, 1.02))
+    figure.suptitle("achieved points at the unseen requirements (mean over seeds and samples)", y=1.09)
+    import seaborn as sns
+
     sns.despine(figure)
     figure.tight_layout()
     return figure
@@ -170,7 +178,8 @@ def _higher_is_better(metric: str, objectives) -> bool | None:
 
 def _metric_label(metric: str, objectives) -> str:
     direction = _higher_is_better(metric, objectives)
-    return metric if direction is None else f"{metric} ({'higher' if direction else 'lower'} is better)"
+    words = metric_words(metric)
+    return words if direction is None else f"{words}, {'higher' if direction else 'lower'} is better"
 
 
 def _method_means(means: pd.DataFrame, method: str) -> pd.DataFrame:
@@ -203,10 +212,11 @@ def _ternary_panel(axis, frame: pd.DataFrame, weights: list[str], column: str, o
     contour = axis.tricontourf(t, l, r, frame[column].to_numpy(dtype=float), levels=levels, cmap=cmap,
                                extend="neither")
     axis.scatter(t, l, r, s=9, color="black", zorder=3)
-    axis.set_tlabel(objectives[0])
-    axis.set_llabel(objectives[1])
-    axis.set_rlabel(objectives[2])
-    for ternary_axis in (axis.taxis, axis.laxis, axis.raxis):
-        ternary_axis.set_tick_params(labelsize=6)
+    axis.set_tlabel(f"w_{objectives[0]}")
+    axis.set_llabel(f"w_{objectives[1]}")
+    axis.set_rlabel(f"w_{objectives[2]}")
+    for ternary_axis in (axis.taxis, axis.laxis, axis.raxis):  # three ticks a side, upright and readable
+        ternary_axis.set_major_locator(FixedLocator([0.0, 0.5, 1.0]))
+        ternary_axis.set_tick_params(labelsize=8, labelrotation="horizontal")
     axis.set_title(title, pad=22, fontsize=10)
     return contour

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from padirec.objectives.requirements import DECIMALS
 from padirec.pipeline.artifacts import (AdapterSweep, check_finite, check_made_for, cpu_state, load_payload, load_state,
                                save_payload)
 from padirec.pipeline.sections import DiffusionConfig
@@ -284,5 +285,5 @@ def memorisation(generated: Tensor, sweep: AdapterSweep, weights: np.ndarray, se
     neighbours = np.linalg.norm(np.diff(sweep.checkpoints[0, :, -1], axis=0), axis=1)
     w_acc = np.tile(weights[:, 0], generated.shape[0])  # generated is replicate-major
     return pd.DataFrame({"w_acc": w_acc, "nearest_training_distance": distances.numpy(),
-                         "unseen": [round(float(w), 6) not in seen for w in w_acc],
+                         "unseen": [round(float(w), DECIMALS) not in seen for w in w_acc],
                          "neighbour_grid_distance": float(neighbours.mean())})
