@@ -16,7 +16,7 @@ import pandas as pd
 from padirec.comparison import replication, results, summaries, tables
 from padirec.comparison.run import BackboneEvaluation
 from padirec.objectives import requirements
-from padirec.methods.registry import label
+from padirec.methods.registry import label, methods_for
 from padirec.objectives.registry import metrics_of
 from padirec.pipeline import io, workers
 from padirec.pipeline.artifacts import AdapterSweep
@@ -49,6 +49,12 @@ SECTION_TEXT = {
         "unseen-requirement adapters on top of training checkpoints.",
         "Not drawn for this study: the picture orders adapters along w_acc, which needs two objectives."),
 }
+
+
+def methods_markdown(objectives) -> str:
+    """The registered methods that serve a study of these objectives, with how each gets its adapter."""
+    return "\n".join(["| method | how it gets an adapter for requirement w |", "|---|---|"]
+                     + [f"| {m.name} | {m.description} |" for m in methods_for(objectives)])
 
 
 @dataclass
