@@ -205,7 +205,7 @@ def cmd_tune(args) -> dict:
 
 def _load_adapter(path: Path, backbone: str, objectives: list[str], size: int) -> torch.Tensor:
     """The adapter vector of a file `generate` or `tune` wrote, for this backbone and these objectives."""
-    remedy = f"write one with `python -m padirec generate --backbone {backbone} ... --out {path}`"
+    remedy = f"write one with `padirec generate --backbone {backbone} ... --out {path}`"
     if not path.exists():
         raise UsageError(f"--adapter {path}: no such file; {remedy}.")
     if not path.is_file():

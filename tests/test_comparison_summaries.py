@@ -182,3 +182,13 @@ def test_gap_points_are_keys_so_unrounded_weights_are_found() -> None:
     method = pd.DataFrame({"w_acc": w, "w_div": 1 - w, "ndcg@10": [0.1, 0.22, 0.3], "alpha_ndcg@10": [0.7, 0.66, 0.5]})
     reference = method.assign(**{"ndcg@10": [0.1, 0.2, 0.3], "alpha_ndcg@10": [0.7, 0.6, 0.5]})
     assert summaries.relative_gap(method, reference, [(0.333333, 0.666667)]) == pytest.approx(0.1)
+
+
+def test_a_two_objective_study_without_diversity_is_summarised_on_its_own_weights_and_metrics():
+    w = [0.0, 0.5, 1.0]
+    tail_study = pd.DataFrame({"backbone": "b", "method": "padirec", "seed": 0, "sample": 0, "w_acc": w,
+                               "w_tail": [1 - x for x in w], "ndcg@10": [0.1, 0.2, 0.3], "aplt@10": [0.9, 0.6, 0.7]})
+    summary = summaries.summarise(tail_study, None, [], (0.0, 0.0))
+    assert summary["pearson_acc"] == pytest.approx(1.0) and "pearson_tail" in summary
+    # APLT@10 should fall as w_acc rises; it rises from 0.6 to 0.7 once: one violation.
+    assert summary["monotonicity_violations"] == 1

@@ -155,3 +155,12 @@ def test_headline_markdown_lists_padirec_retrain_then_baselines_by_gap_with_mill
     padirec = lines[2].split(" | ")
     assert padirec[1].startswith(f"{(0.07 + 0.015) / 2:.4f} ± ") and padirec[2] == "100.0" and padirec[3] == "4.2 |"
     assert lines[3].endswith("| 3,300 |") and lines[4].endswith("| 0.012 |")
+
+
+def test_per_requirement_table_names_a_two_objective_requirement_by_its_first_weight():
+    rows_of = pd.DataFrame({"backbone": "b", "method": "padirec", "w_acc": [0.0, 1.0], "w_tail": [1.0, 0.0],
+                            "ndcg@10": [0.1, 0.3], "aplt@10": [0.9, 0.5], "coverage@10": [0.5, 0.4],
+                            "ild@10": [0.8, 0.7], "full_ndcg@10": [0.02, 0.05], "full_aplt@10": [0.8, 0.4]})
+    table = tables.per_requirement_table(rows_of, ["acc", "tail"])
+    assert table.index.names == ["backbone", "method", "w_acc"]
+    assert list(table.columns) == ["ndcg@10", "aplt@10", "coverage@10", "ild@10", "full_ndcg@10", "full_aplt@10"]

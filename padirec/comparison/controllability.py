@@ -18,7 +18,6 @@ import argparse
 import dataclasses
 import sys
 
-import numpy as np
 import pandas as pd
 
 from padirec.data import dataset as data

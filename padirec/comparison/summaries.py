@@ -58,8 +58,11 @@ def summarise(rows: pd.DataFrame, reference: pd.DataFrame | None, unseen: list,
     better = [OBJECTIVES[objective].higher_is_better for objective in objectives]
     summary = signed_correlations(means, objectives, prefix)
     summary["hv"] = hypervolume(np.stack(metrics, axis=1), hv_reference, better)
-    summary["monotonicity_violations"] = (monotonicity_violations(means["w_acc"], *metrics)
-                                          if len(objectives) == 2 else float("nan"))
+    # Two objectives: as the first weight rises, its metric should rise and the other's fall (each metric signed
+    # so that higher is better).
+    summary["monotonicity_violations"] = (monotonicity_violations(
+        means[f"w_{objectives[0]}"], *[metric if higher else -metric for metric, higher in zip(metrics, better)])
+        if len(objectives) == 2 else float("nan"))
     if reference is not None and unseen and not prefix:
         summary["rel_gap_unseen"] = relative_gap(rows, reference, unseen)
         for region, points in (regions or {}).items():  # NaN for a region with no requirement in it

@@ -10,6 +10,7 @@ from padirec.comparison.replication import confidence_interval, paired_tests
 from padirec.comparison.summaries import seed_summaries, summary_columns
 from padirec.evaluation.control import requirement_means
 from padirec.methods.registry import TABLE_ORDER, label
+from padirec.objectives import requirements
 from padirec.objectives.registry import metrics_of
 
 
@@ -176,6 +177,7 @@ def per_requirement_table(rows: pd.DataFrame, objectives) -> pd.DataFrame:
     """Means over seeds (and samples) of each objective's metric, genre coverage@10 and intra-list distance@10, and
     the objectives' full-ranking metrics, per backbone, method and requirement."""
     metrics = metrics_of(objectives)
-    weights = ["w_acc"] if len(objectives) == 2 else [f"w_{o}" for o in objectives]  # two: w_div = 1 - w_acc
+    # With two objectives the first weight names the requirement (the second is 1 minus it).
+    weights = requirements.columns(objectives)[:1 if len(objectives) == 2 else None]
     return (rows.groupby(["backbone", "method", *weights], sort=False)
             [[*metrics, "coverage@10", "ild@10", *("full_" + m for m in metrics)]].mean())

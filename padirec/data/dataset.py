@@ -1,6 +1,6 @@
 """The preparation of the raw atomic files (padirec.data.sources) for sequential recommendation.
 
-The steps follow the ReChorus protocol the authors used (PAPER.md):
+The steps follow the ReChorus protocol the paper's authors used (docs/data.md):
 ratings >= `prepare.min_rating` are positives; iterative k-core on users and items; each user's
 positives in chronological order, ties in timestamp broken by ascending item id; leave-last-out
 split (last positive for test, second last for validation, every earlier position a training

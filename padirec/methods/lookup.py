@@ -12,10 +12,8 @@ backbone and adapter shape as PaDiRec:
 """
 from __future__ import annotations
 
-
 import numpy as np
 from torch import Tensor
-
 
 
 def _sorted_grid(grid_weights: np.ndarray, adapters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

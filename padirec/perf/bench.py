@@ -130,11 +130,22 @@ def scale_main(cfg: config.Config, out: paths.Paths, device: torch.device, targe
               "measured": measured.round(6).to_dict("records"), "fits": fits.round(4).to_dict("records"),
               "predictions": predicted.round(3).to_dict("records")}
     io.write_json(target, result)
-    title = (f"Cost on synthetic data ({where['device']}, {where['threads']} threads): "
-             "measured steps scaled to a run, least-squares fits in log-log space")
-    report.save_figure(costmodel.figure(measured, fits, title), target.parent / "scaling.png")
+    report.save_figure(costmodel.figure(measured, fits, _scaling_title(where)), target.parent / "scaling.png")
     print(fits.round(3).to_string(index=False))
     print(predicted.round(3).to_string(index=False))
+    return 0
+
+
+def _scaling_title(where: dict) -> str:
+    return (f"Cost on synthetic data ({where['device']}, {where['threads']} thread(s)): measured steps scaled to a "
+            "run, least-squares fits in log-log space")
+
+
+def redraw_scaling(target: Path) -> int:
+    """scaling.png again from a cost-model file (`scale_main`'s), without measuring."""
+    result = json.loads(target.read_text())
+    figure = costmodel.figure(pd.DataFrame(result["measured"]), pd.DataFrame(result["fits"]), _scaling_title(result))
+    report.save_figure(figure, target.parent / "scaling.png")
     return 0
 
 
@@ -146,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--train-steps", type=int, default=200, help="steps per generator in the stacking comparison")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps (default: runtime.device)")
     parser.add_argument("--scale", action="store_true", help="run the cost model on synthetic data instead")
+    parser.add_argument("--redraw", action="store_true", help="with --scale: draw scaling.png again from the "
+                        "measurements in the --out file, measuring nothing")
     return parser
 
 
@@ -220,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         device = runtime.setup(replace(cfg.runtime, device=args.device or cfg.runtime.device))
     except ValueError as error:
         parser.error(str(error))
+    if args.scale and args.redraw:
+        return redraw_scaling(root / (args.out or "figures/scaling.json"))
     if args.scale:
         return scale_main(cfg, out, device, root / (args.out or "figures/scaling.json"))
     result = benchmark(args, cfg, study, out, device)

@@ -9,7 +9,7 @@ batch looks like a real one to the models. Every quality figure stays on real da
 Each quantity is timed over a few steps after a warm-up and scaled to a whole run by how many
 steps that run has (an epoch's batches, a stage's training steps, a split's users):
 - backbone epoch (SASRec, the params' settings) against interactions;
-- sweep time per requirement (params.yaml's epochs, `len(sweep.grid)` adapters stacked) against
+- sweep time per requirement (params.yaml's epochs, `len(study.grid)` adapters stacked) against
   interactions and against adapter parameters;
 - generator training (diffusion.train_steps steps) and generation of one adapter (the params'
   sampler) against adapter parameters;
@@ -138,7 +138,7 @@ def backbone_epoch_seconds(cfg: Config, shape: Shape, device: torch.device, batc
 
 def sweep_seconds_per_requirement(cfg: Config, study: StudyConfig, shape: Shape, hidden: int, device: torch.device,
                                   batches: int = 6) -> float:
-    """Tuning `len(sweep.grid)` stacked adapters for the params' epochs over every training example, per
+    """Tuning `len(study.grid)` stacked adapters for the params' epochs over every training example, per
     requirement: a timed epoch over `batches` batches, scaled to the examples (2 per user held out)."""
     settings = {**cfg.backbone.models["sasrec"], "hidden": hidden, "max_len": cfg.prepare.history_len}
     model = build_backbone("sasrec", shape.items, **settings).to(device).eval()
@@ -266,18 +266,20 @@ def predictions(fits: pd.DataFrame, cfg: Config, measured: pd.DataFrame) -> pd.D
 
 
 def figure(table: pd.DataFrame, fits: pd.DataFrame, title: str) -> plt.Figure:
-    """Two log-log panels: cost against data size, cost against adapter size; fitted slopes in the legends."""
-    drawing, axes = plt.subplots(1, 2, figsize=(11, 5))
-    panels = {"data": ("interactions", "users x items"), "adapter": ("adapter parameters",)}
-    for axis, (panel, drivers) in zip(axes, panels.items()):
-        for (quantity, driver), group in table[table["driver"].isin(drivers)].groupby(["quantity", "driver"], sort=False):
+    """One log-log panel per driver (interactions, users x items, adapter parameters): each measured quantity and
+    its fitted line, the fitted slope in the legend."""
+    drivers = {"interactions": "training interactions", "users x items": "users × items (catalogue scored per user)",
+               "adapter parameters": "adapter parameters"}
+    drawing, axes = plt.subplots(1, len(drivers), figsize=(5.0 * len(drivers), 4.6))
+    for axis, (driver, words) in zip(axes, drivers.items()):
+        for quantity, group in table[table["driver"] == driver].groupby("quantity", sort=False):
             row = fits[(fits["quantity"] == quantity) & (fits["driver"] == driver)].iloc[0]
             line = np.exp(row["log_a"] + row["slope"] * np.log(group["x"]))
-            (points,) = axis.plot(group["x"], group["seconds"], "o", label=f"{quantity} vs {driver}: slope {row['slope']:.2f}")
+            (points,) = axis.plot(group["x"], group["seconds"], "o", label=f"{quantity}: slope {row['slope']:.2f}")
             axis.plot(group["x"], line, "-", color=points.get_color(), alpha=0.6)
-        axis.set(xscale="log", yscale="log", ylabel="seconds (measured steps, scaled to a run)",
-                 xlabel="interactions, or users x items" if panel == "data" else "adapter parameters")
-        axis.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+        axis.set(xscale="log", yscale="log", ylabel="seconds (measured steps, scaled to a run)", xlabel=words,
+                 title=f"cost against {words.split(' (')[0]}")
+        axis.legend(fontsize=8, loc="upper left", frameon=False)
         axis.grid(True, which="major", alpha=0.3)
     drawing.suptitle(title, fontsize=10)
     drawing.tight_layout()

@@ -47,7 +47,7 @@ SECTION_TEXT = {
         "adapters of two neighbouring grid requirements; and the first seed's training checkpoints and generated "
         "adapters on the checkpoints' first two principal axes. A generator that only memorised would put its "
         "unseen-requirement adapters on top of training checkpoints.",
-        "Not drawn for this study: the picture orders adapters along w_acc, which needs two objectives."),
+        "Not drawn for this study: the picture orders adapters along one weight, which needs two objectives."),
 }
 
 
@@ -72,6 +72,8 @@ class EvaluationReport:
 
     def text(self, section: str) -> str:
         """What `section` shows for this study's number of objectives (SECTION_TEXT)."""
+        if len(self.study.objectives) > 3:
+            return f"No figure for a study of {len(self.study.objectives)} objectives: the tables hold its numbers."
         return SECTION_TEXT[section][0 if self.two_objectives else 1]
 
     @cached_property
@@ -138,13 +140,18 @@ class EvaluationReport:
     def per_requirement(self) -> pd.DataFrame:
         return self._save(tables.per_requirement_table(self.rows, self.study.objectives), "per_requirement")
 
-    def requirement_figures(self) -> pd.DataFrame:
-        """Two objectives: each metric against w_acc, and r(w_div, diversity measure) per method. More: ternary maps
-        of the metrics and of the relative error against Retrain on the first backbone, and those errors."""
+    def requirement_figures(self) -> pd.DataFrame | None:
+        """Two objectives: each metric against the first weight and, with diversity among them, r(w_div, diversity
+        measure) per method. Three: ternary maps of the metrics and of the relative error against Retrain on the
+        first backbone, and those errors. More: no figure (a simplex of four or more weights has no map here)."""
         out, rows, objectives = self.stage.out, self.rows, self.study.objectives
         if self.two_objectives:
-            figures.save_figure(figures.method_curves_figure(rows), out.figures / "method_curves.png")
-            return self._save(tables.diversity_control(rows), "diversity_measures")
+            metrics = [*dict.fromkeys([*metrics_of(objectives), "coverage@10", "ild@10"])]
+            figures.save_figure(figures.method_curves_figure(rows, tuple(metrics), weight=f"w_{objectives[0]}"),
+                                out.figures / "method_curves.png")
+            return self._save(tables.diversity_control(rows), "diversity_measures") if "div" in objectives else None
+        if len(objectives) != 3:
+            return None
         first = self.stage.cfg.backbone.names[0]
         on_first = rows[rows["backbone"] == first]
         figure = ternary.metric_maps_figure(on_first, objectives, methods=("retrain", "padirec"))
@@ -157,9 +164,13 @@ class EvaluationReport:
 
     def fronts(self) -> None:
         """Two objectives: the trade-off front and the reference point. More: the achieved points per metric pair."""
-        out, rows = self.stage.out, self.rows
+        out, rows, objectives = self.stage.out, self.rows, self.study.objectives
         if self.two_objectives:
-            figures.save_figure(figures.pareto_figure(rows, tuple(self.study.hv_reference)), out.figures / "pareto.png")
+            figures.save_figure(figures.pareto_figure(rows, tuple(self.study.hv_reference),
+                                                      metrics=tuple(metrics_of(objectives)),
+                                                      weight=f"w_{objectives[0]}"), out.figures / "pareto.png")
+            return
+        if len(objectives) != 3:
             return
         first = rows[rows["backbone"] == self.stage.cfg.backbone.names[0]]
         figures.save_figure(ternary.achieved_points_figure(first, self.study.objectives),

@@ -81,14 +81,16 @@ def learning_curves_figure(curves: pd.DataFrame) -> plt.Figure:
     return figure
 
 
-def tradeoff_figure(grid: pd.DataFrame, metrics: tuple[str, ...] = ("ndcg@10", "alpha_ndcg@10")) -> plt.Figure:
-    """Achieved metrics against the requested accuracy weight, per backbone (mean and seed std)."""
+def tradeoff_figure(grid: pd.DataFrame, metrics: tuple[str, ...] = ("ndcg@10", "alpha_ndcg@10"),
+                    weight: str = "w_acc") -> plt.Figure:
+    """A two-objective study's achieved metrics against its first objective's weight, per backbone (mean and seed
+    std)."""
     import seaborn as sns
 
     figure, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.6))
     for axis, metric in zip(np.atleast_1d(axes), metrics):
-        sns.lineplot(data=grid, x="w_acc", y=metric, hue="backbone", marker="o", errorbar="sd", ax=axis)
-        axis.set(xlabel="requested accuracy weight w_acc (w_div = 1 - w_acc)", ylabel=metric,
+        sns.lineplot(data=grid, x=weight, y=metric, hue="backbone", marker="o", errorbar="sd", ax=axis)
+        axis.set(xlabel=f"requested weight {weight} (the other weight is 1 - {weight})", ylabel=metric,
                  title=f"test {metric} (100 candidates)")
     sns.despine(figure)
     figure.tight_layout()
@@ -102,34 +104,6 @@ def loss_curve_figure(losses: pd.DataFrame) -> plt.Figure:
     # Band: the standard deviation over seeds (cheap, unlike a bootstrap over thousands of steps).
     sns.lineplot(data=losses, x="step", y="loss", hue="backbone", errorbar="sd", ax=axis)
     axis.set(yscale="log", title="diffusion training loss (mean over seeds)", ylabel="L2 loss (smoothed)")
-    sns.despine(figure)
-    figure.tight_layout()
-    return figure
-
-
-def guidance_figure(rows: pd.DataFrame) -> plt.Figure:
-    """NDCG@10 and alpha-NDCG@10 against w_acc, one line per guidance scale, per backbone."""
-    return backbone_grid_figure(rows, "w_acc", ("ndcg@10", "alpha_ndcg@10"), "guidance", "generated adapters, {metric}",
-                                palette="viridis", errorbar=None)
-
-
-def backbone_grid_figure(data: pd.DataFrame, x: str, metrics: tuple[str, ...], hue: str, title: str,
-                         width: float = 4.5, height: float = 3.3, **lineplot) -> plt.Figure:
-    """One row of line plots per backbone, one column per metric (`title` may use {metric}); the legend
-    sits once, right of the top-right plot. Extra keyword arguments go to seaborn.lineplot."""
-    import seaborn as sns
-
-    backbones = list(dict.fromkeys(data["backbone"]))
-    figure, axes = plt.subplots(len(backbones), len(metrics), figsize=(width * len(metrics), height * len(backbones)),
-                                squeeze=False)
-    for row, name in enumerate(backbones):
-        for column, metric in enumerate(metrics):
-            axis = axes[row, column]
-            sns.lineplot(data=data[data["backbone"] == name], x=x, y=metric, hue=hue, marker="o", ax=axis,
-                         legend=(row == 0 and column == len(metrics) - 1), **lineplot)
-            axis.set(title=f"{name}: {title.format(metric=metric)}")
-    if axes[0, -1].get_legend() is not None:
-        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     sns.despine(figure)
     figure.tight_layout()
     return figure
@@ -166,14 +140,15 @@ def method_palette(methods: list[str]) -> dict[str, str]:
 
 def method_curves_figure(rows: pd.DataFrame, metrics: tuple[str, ...] = ("ndcg@10", "alpha_ndcg@10", "coverage@10",
                                                                          "ild@10"),
-                         methods: tuple[str, ...] = FIGURE_METHODS) -> plt.Figure:
-    """Each method's metric minus Retrain's at every requirement (seed means) against w_acc, per backbone (rows)
-    and metric (columns); the grey band is Retrain's own seed-to-seed standard deviation, the noise floor."""
+                         methods: tuple[str, ...] = FIGURE_METHODS, weight: str = "w_acc") -> plt.Figure:
+    """Each method's metric minus Retrain's at every requirement (seed means) against a two-objective study's first
+    weight, per backbone (rows) and metric (columns); the grey band is Retrain's own seed-to-seed standard
+    deviation, the noise floor."""
     backbones = list(dict.fromkeys(rows["backbone"]))
     methods = [m for m in methods if m in set(rows["method"])]
-    means = rows.groupby(["backbone", "method", "w_acc"])[list(metrics)].mean()
-    retrain_seeds = rows[rows["method"] == "retrain"].groupby(["backbone", "seed", "w_acc"])[list(metrics)].mean()
-    noise = retrain_seeds.groupby(["backbone", "w_acc"]).std(ddof=1)
+    means = rows.groupby(["backbone", "method", weight])[list(metrics)].mean()
+    retrain_seeds = rows[rows["method"] == "retrain"].groupby(["backbone", "seed", weight])[list(metrics)].mean()
+    noise = retrain_seeds.groupby(["backbone", weight]).std(ddof=1)
     palette = method_palette(methods)
     figure, axes = plt.subplots(len(backbones), len(metrics), figsize=(3.5 * len(metrics), 3.0 * len(backbones)),
                                 squeeze=False, sharex=True)
@@ -189,7 +164,7 @@ def method_curves_figure(rows: pd.DataFrame, metrics: tuple[str, ...] = ("ndcg@1
                 difference = means.loc[(name, method), metric] - reference[metric]
                 axis.plot(difference.index, difference.to_numpy(), marker="o", markersize=3, lw=1.5,
                           color=palette[method], label=label(method))
-            axis.set(title=f"{name}: {metric_words(metric)}", xlabel="w_acc (weight of accuracy)" if row else "",
+            axis.set(title=f"{name}: {metric_words(metric)}", xlabel=f"{weight} (the first objective's weight)" if row else "",
                      ylabel="method − Retrain" if column == 0 else "")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="upper center", ncol=len(labels), frameon=False, bbox_to_anchor=(0.5, 1.0))
@@ -227,18 +202,20 @@ def _despine(figure: plt.Figure) -> None:
 
 
 def pareto_figure(rows: pd.DataFrame, reference: tuple[float, float], prefix: str = "",
-                  methods: tuple[str, ...] = ("retrain", *FIGURE_METHODS, "soup", "mmr")) -> plt.Figure:
-    """Achieved (NDCG@10, alpha-NDCG@10) across the grid per method (seed means), with the HV reference point."""
+                  methods: tuple[str, ...] = ("retrain", *FIGURE_METHODS, "soup", "mmr"),
+                  metrics: tuple[str, str] = ("ndcg@10", "alpha_ndcg@10"), weight: str = "w_acc") -> plt.Figure:
+    """A two-objective study's achieved metrics across the grid per method (seed means), with the HV reference
+    point."""
     backbones = list(dict.fromkeys(rows["backbone"]))
     methods = [m for m in methods if m in set(rows["method"])]
-    x, y = f"{prefix}ndcg@10", f"{prefix}alpha_ndcg@10"
-    means = rows.groupby(["backbone", "method", "w_acc"], sort=False)[[x, y]].mean().reset_index()
+    x, y = (prefix + metric for metric in metrics)
+    means = rows.groupby(["backbone", "method", weight], sort=False)[[x, y]].mean().reset_index()
     palette = method_palette(methods)
     figure, axes = plt.subplots(1, len(backbones), figsize=(4.8 * len(backbones), 4.2), squeeze=False)
     for column, name in enumerate(backbones):
         axis = axes[0, column]
         for method in methods:
-            front = means[(means["backbone"] == name) & (means["method"] == method)].sort_values("w_acc")
+            front = means[(means["backbone"] == name) & (means["method"] == method)].sort_values(weight)
             axis.plot(front[x], front[y], marker="o", markersize=3, lw=1.5, color=palette[method], label=label(method))
         axis.scatter(*reference, marker="x", color="black", label="hypervolume reference point")
         axis.set(title=name, xlabel=metric_words(x), ylabel=metric_words(y))

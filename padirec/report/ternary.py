@@ -138,7 +138,7 @@ def achieved_points_figure(rows: pd.DataFrame, objectives: list[str] | tuple[str
     reference = _method_means(means, "retrain")
     palette = method_palette(list(methods))
     pairs = list(itertools.combinations(metrics, 2))
-    figure, axes = plt.subplots(1, len(pairs), figsize=(4.3 * len(pairs), 4.0), squeeze=False)
+    figure, axes = plt.subplots(1, len(pairs), figsize=(5.0 * len(pairs), 4.2), squeeze=False)
     for column, (x, y) in enumerate(pairs):
         axis = axes[0, column]
         for method in methods:
@@ -149,7 +149,9 @@ def achieved_points_figure(rows: pd.DataFrame, objectives: list[str] | tuple[str
             axis.scatter(joined[x], joined[y], s=14, color=palette[method], label=label(method), zorder=3)
         axis.scatter(reference[x], reference[y], s=22, color=METHODS["retrain"].colour, marker="s",
                      label="Retrain (a segment joins it to the same requirement)", zorder=4)
-        axis.set(xlabel=_metric_label(x, objectives), ylabel=_metric_label(y, objectives), title=f"{metric_words(y)} against {metric_words(x)}")
+        short = [metric_words(metric).split(" (")[0] for metric in (y, x)]
+        axis.set(xlabel=_metric_label(x, objectives), ylabel=_metric_label(y, objectives),
+                 title=f"{short[0]} against {short[1]}")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="upper center", ncol=len(labels), frameon=False, bbox_to_anchor=(0.5, 1.02))
     figure.suptitle("achieved points at the unseen requirements (mean over seeds and samples)", y=1.09)

@@ -120,3 +120,9 @@ def write_backbone_metrics(dataset: Dataset, results: dict[str, dict], runs: dic
                "backbones": {name: {"backbone": results[name], "best_epoch": run.best_epoch} for name, run in runs.items()}}
     write_json(target, metrics)
     return metrics
+
+
+def training_table(runs: dict[str, BackboneRun]) -> pd.DataFrame:
+    """Per backbone: the kept epoch, the epochs run and the training seconds (a timing table: it changes every run)."""
+    return pd.DataFrame({name: {"best_epoch": run.best_epoch, "epochs_run": len(run.curve),
+                                "train_seconds": round(run.seconds, 1)} for name, run in runs.items()}).T

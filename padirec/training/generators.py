@@ -287,3 +287,21 @@ def memorisation(generated: Tensor, sweep: AdapterSweep, weights: np.ndarray, se
     return pd.DataFrame({"w_acc": w_acc, "nearest_training_distance": distances.numpy(),
                          "unseen": [round(float(w), DECIMALS) not in seen for w in w_acc],
                          "neighbour_grid_distance": float(neighbours.mean())})
+
+
+def training_table(runs: list[dict]) -> "pd.DataFrame":
+    """`train_generators`' records, one row per (backbone, seed, grid size), without the loss histories."""
+    import pandas as pd
+
+    return pd.DataFrame([{k: v for k, v in run.items() if k != "losses"} for run in runs]).set_index(
+        ["backbone", "seed", "grid_size"])
+
+
+def loss_curves(runs: list[dict], window: int = 50) -> "pd.DataFrame":
+    """The training loss of each generator on the training requirements, smoothed over `window` steps."""
+    import pandas as pd
+
+    return pd.concat([pd.DataFrame({"step": np.arange(len(run["losses"])),
+                                    "loss": pd.Series(run["losses"]).rolling(window, min_periods=1).mean(),
+                                    "backbone": run["backbone"], "seed": run["seed"]})
+                      for run in runs if run["grid"] == "full"])

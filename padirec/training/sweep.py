@@ -14,7 +14,7 @@ from padirec.evaluation.control import requirement_means, signed_correlations
 from padirec.evaluation.protocol import EvaluationSet, backbone_states
 from padirec.models.backbones import SequentialRecommender
 from padirec.objectives import requirements
-from padirec.objectives.registry import ObjectiveData, metric_of
+from padirec.objectives.registry import ObjectiveData, metric_of, metrics_of
 from padirec.training.adapters import SweepRun, TuningSet, evaluate_adapters, tune_adapters
 from padirec.pipeline.workers import run_units
 
@@ -27,7 +27,6 @@ class SweepResult:
     timings: dict[str, float]
 
 
-ADAPTIVE_METRICS = ("ndcg@10", "alpha_ndcg@10")
 
 
 def steepest_interval(w_acc: np.ndarray, metrics: np.ndarray) -> int:
@@ -117,7 +116,7 @@ def run_sweeps(models: dict[str, SequentialRecommender], dataset: Dataset, confi
 def place_adaptive(built: dict[str, _BackboneSweep], study: StudyConfig, valid: EvaluationSet, tune) -> None:
     """The adaptive grid, a two-objective feature (the study refuses it otherwise): `study.adaptive_budget` times,
     per backbone, one extra requirement at the middle of the interval between neighbouring grid points whose
-    seed-mean validation NDCG@10 or alpha-NDCG@10 differ most (relative to the metric's mean), tuned for every
+    seed-mean validation metrics (each objective's) differ most (relative to the metric's mean), tuned for every
     seed; the test split plays no part in the placement. A middle whose w_acc is that of an evaluation
     requirement (which must stay unseen) moves to the interval's first quarter."""
     avoid = [w[0] for w in study.eval_grid]
@@ -127,7 +126,7 @@ def place_adaptive(built: dict[str, _BackboneSweep], study: StudyConfig, valid: 
         for name, sweep in built.items():
             order = np.argsort(sweep.weights[:, 0], kind="stable")
             order = order[sweep.sources[order] != "ablation"]
-            metrics = np.mean([[[m[key] for key in ADAPTIVE_METRICS] for m in
+            metrics = np.mean([[[m[key] for key in metrics_of(study.objectives)] for m in
                                 evaluate_adapters(sweep.tuning.model, valid_states[name],
                                                   sweep.checkpoints[seed][order, -1], valid, full_ranking=False)]
                                for seed in study.seeds], axis=0)
@@ -198,3 +197,12 @@ def write_sweep_metrics(results: dict[str, SweepResult], study_name: str, object
     metrics["study"] = {"name": study_name, "objectives": objectives}
     write_json(target, metrics)
     return metrics
+
+
+def timing_table(results: dict[str, SweepResult], epochs: int, seeds: int) -> pd.DataFrame:
+    """Per backbone: the sweep's timings, the forward passes the state cache saves (an estimate) and the seconds per
+    requirement of the stacked tuning."""
+    timing = pd.DataFrame({name: result.timings for name, result in results.items()})
+    timing.loc["uncached_forward_seconds (estimate)"] = timing.loc["state_cache_seconds"] * epochs * seeds
+    timing.loc["stacked_seconds_per_requirement"] = timing.loc["tune_seconds_per_seed"] / timing.loc["requirements"]
+    return timing
