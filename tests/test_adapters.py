@@ -8,30 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from padirec.data import dataset as data
 from padirec.evaluation import protocol as evaluation
 from padirec.pipeline import config
 from padirec.training import adapters, backbone as train
-
-
-@pytest.fixture(scope="module")
-def small(raw_files):
-    return data.prepare_dataset(raw_files, config.DataConfig(), config.PrepareConfig(max_users=120))
-
-
-@pytest.fixture(scope="module")
-def backbone(small):
-    valid = evaluation.EvaluationSet.from_split(small, small.valid)
-    cfg = config.BackboneConfig(epochs=3, patience=3, models={"sasrec": {"blocks": 1}})
-    return train.train_backbone("sasrec", small, cfg, valid)
 
 
 SMALL_SWEEP = config.SweepConfig(epochs=3, keep_checkpoints=2, batch_size=512)
 OBJECTIVES = ["acc", "div"]
 
 
-def test_the_tuning_set_holds_the_training_states_targets_and_categories(small, backbone):
-    model = backbone.model
+def test_the_tuning_set_holds_the_training_states_targets_and_categories(small, small_backbone):
+    model = small_backbone.model
     tuning = adapters.TuningSet.of(model, small)
     assert tuning.model is model and tuning.data is None
     states = evaluation.backbone_states(model, torch.as_tensor(small.train.history, dtype=torch.long))
@@ -40,8 +27,8 @@ def test_the_tuning_set_holds_the_training_states_targets_and_categories(small, 
     assert torch.equal(tuning.item_categories, torch.as_tensor(small.item_categories, dtype=torch.float32))
 
 
-def test_stacked_tuning_equals_tuning_each_requirement_alone(small, backbone):
-    model = backbone.model
+def test_stacked_tuning_equals_tuning_each_requirement_alone(small, small_backbone):
+    model = small_backbone.model
     states = evaluation.backbone_states(model, torch.as_tensor(small.train.history, dtype=torch.long))
     targets = torch.as_tensor(small.train.target, dtype=torch.long)
     categories = torch.as_tensor(small.item_categories, dtype=torch.float32)
@@ -56,10 +43,10 @@ def test_stacked_tuning_equals_tuning_each_requirement_alone(small, backbone):
         assert np.allclose(alone.checkpoints[0], stacked.checkpoints[r], atol=1e-5)
 
 
-def test_uncached_states_give_the_same_tuning_as_cached(small, backbone):
+def test_uncached_states_give_the_same_tuning_as_cached(small, small_backbone):
     from padirec.perf.bench import UncachedStates
 
-    model = backbone.model
+    model = small_backbone.model
     histories = torch.as_tensor(small.train.history, dtype=torch.long)
     targets = torch.as_tensor(small.train.target, dtype=torch.long)
     categories = torch.as_tensor(small.item_categories, dtype=torch.float32)

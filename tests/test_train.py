@@ -5,22 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from padirec.data import dataset as data
 from padirec.evaluation import protocol as evaluation
 from padirec.pipeline import artifacts, config
 from padirec.training import sweep, backbone as train
-
-
-@pytest.fixture(scope="module")
-def small(raw_files):
-    return data.prepare_dataset(raw_files, config.DataConfig(), config.PrepareConfig(max_users=120))
-
-
-@pytest.fixture(scope="module")
-def backbone(small):
-    valid = evaluation.EvaluationSet.from_split(small, small.valid)
-    cfg = config.BackboneConfig(epochs=3, patience=3, models={"sasrec": {"blocks": 1}})
-    return train.train_backbone("sasrec", small, cfg, valid)
 
 
 SMALL_SWEEP = config.SweepConfig(epochs=3, keep_checkpoints=2, batch_size=512)
@@ -36,16 +23,16 @@ def test_training_windows_cover_every_training_target_once(small):
     assert torch.equal(targets[:, :-1][both], inputs[:, 1:][both])
 
 
-def test_backbone_training_learns_and_early_stops(backbone):
-    curve = backbone.curve
-    assert len(curve) <= 3 and 1 <= backbone.best_epoch <= len(curve)
+def test_backbone_training_learns_and_early_stops(small_backbone):
+    curve = small_backbone.curve
+    assert len(curve) <= 3 and 1 <= small_backbone.best_epoch <= len(curve)
     assert curve["train_loss"].iloc[-1] < curve["train_loss"].iloc[0]
-    assert curve["valid_ndcg@10"].max() == pytest.approx(curve.loc[backbone.best_epoch - 1, "valid_ndcg@10"])
-    assert not backbone.model.training
+    assert curve["valid_ndcg@10"].max() == pytest.approx(curve.loc[small_backbone.best_epoch - 1, "valid_ndcg@10"])
+    assert not small_backbone.model.training
 
 
-def test_requirements_move_the_metrics_in_the_requested_direction(small, backbone):
-    model = backbone.model
+def test_requirements_move_the_metrics_in_the_requested_direction(small, small_backbone):
+    model = small_backbone.model
     test = evaluation.EvaluationSet.from_split(small, small.test)
     study = config.StudyConfig(grid=[[0.0, 1.0], [1.0, 0.0]], seeds=[0])
     result = sweep.run_sweep("sasrec", model, small, SMALL_SWEEP, study, test)
@@ -79,12 +66,12 @@ def test_full_ranking_mask_hides_the_past_but_not_the_target(small):
     assert sampled.shape == test.candidates.shape and full.shape == (len(test.target), small.n_items + 1)
 
 
-def test_backbone_round_trip_and_bad_files(backbone, tmp_path):
+def test_backbone_round_trip_and_bad_files(small_backbone, tmp_path):
     path = tmp_path / "sasrec.pt"
-    artifacts.save_backbone(backbone.model, "sasrec", {"blocks": 1, "max_len": 20}, path)
+    artifacts.save_backbone(small_backbone.model, "sasrec", {"blocks": 1, "max_len": 20}, path)
     loaded, meta = artifacts.load_backbone(path)
     history = torch.tensor([[0] * 18 + [3, 4]])
-    assert torch.allclose(loaded.hidden_state(history), backbone.model.hidden_state(history))
+    assert torch.allclose(loaded.hidden_state(history), small_backbone.model.hidden_state(history))
     assert meta["name"] == "sasrec" and not any(p.requires_grad for n, p in loaded.named_parameters() if "adapter" not in n)
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(ValueError, match="truncated or not a padirec backbone.*dvc repro -f backbone"):
