@@ -10,7 +10,7 @@ import torch
 
 from padirec.evaluation import protocol as evaluation
 from padirec.pipeline import config
-from padirec.training import adapters, backbone as train
+from padirec.training import adapters
 
 
 SMALL_SWEEP = config.SweepConfig(epochs=3, keep_checkpoints=2, batch_size=512)
