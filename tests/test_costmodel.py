@@ -54,3 +54,22 @@ def test_a_backbone_epoch_is_timed_and_grows_with_the_interactions(small):
     device = torch.device("cpu")
     assert 0 < costmodel.backbone_epoch_seconds(cfg, few, device, batches=2) < \
         costmodel.backbone_epoch_seconds(cfg, many, device, batches=2)
+
+
+def test_redraw_needs_scale_and_redraws_without_measuring(tmp_path, capsys):
+    import json
+    import shutil
+
+    import pytest
+
+    from padirec.perf import bench
+    from padirec.pipeline.paths import repo_root
+
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["--redraw"])
+    assert exit_.value.code == 2 and "give it with --scale" in capsys.readouterr().err
+    saved = tmp_path / "scaling.json"
+    shutil.copy(repo_root() / "figures" / "scaling.json", saved)
+    assert json.loads(saved.read_text())["measured"]  # the committed measurements
+    assert bench.main(["--scale", "--redraw", "--out", str(saved)]) == 0
+    assert (tmp_path / "scaling.png").stat().st_size > 0

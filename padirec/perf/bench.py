@@ -222,6 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     root = paths.repo_root()
+    if args.redraw:  # a drawing from a saved file: no params, device or artifacts needed
+        if not args.scale:
+            parser.error("--redraw draws the cost model's figure again: give it with --scale")
+        return redraw_scaling(root / (args.out or "figures/scaling.json"))
     out = paths.Paths(root, "paper")  # the benchmark serves the paper study's (accuracy, diversity) generators
     cfg = config.load_config(root / "params.yaml")
     study = cfg.study("paper")
@@ -233,8 +237,6 @@ def main(argv: list[str] | None = None) -> int:
         device = runtime.setup(replace(cfg.runtime, device=args.device or cfg.runtime.device))
     except ValueError as error:
         parser.error(str(error))
-    if args.scale and args.redraw:
-        return redraw_scaling(root / (args.out or "figures/scaling.json"))
     if args.scale:
         return scale_main(cfg, out, device, root / (args.out or "figures/scaling.json"))
     result = benchmark(args, cfg, study, out, device)
