@@ -98,18 +98,19 @@ def test_density_summary_one_row_per_grid_size() -> None:
         extra = {} if grid_size is None else {"grid_size": grid_size}
         return rows([0.1, ndcg, 0.3], [0.7, alpha, 0.5], method=method, seed=seed, **extra)
 
-    # Retrain (test rows) at 0.5: seeds (0.2, 0.6) and (0.3, 0.6) -> mean (0.25, 0.6).
+    # Retrain (test rows) at 0.5: seeds (0.2, 0.6) and (0.3, 0.6). Seed 0's reference is Retrain's mean over the
+    # other seeds: seed 1's (0.3, 0.6).
     retrain = pd.concat([at_half(0.2, 0.6, "retrain", 0), at_half(0.3, 0.6, "retrain", 1),
                          at_half(0.9, 0.9, "nearest", 0)], ignore_index=True)
-    # padirec, 2 grid points, (0.2, 0.6):  (0.05 / 0.25 + 0) / 2 = 0.1
-    # padirec, 3 grid points, samples (0.2, 0.66) and (0.3, 0.66) -> (0.25, 0.66): (0 + 0.06 / 0.6) / 2 = 0.05
-    # interpolate, 2 grid points, (0.25, 0.54): (0 + 0.06 / 0.6) / 2 = 0.05
+    # padirec, 2 grid points, (0.2, 0.6):  (0.1 / 0.3 + 0) / 2 = 1/6
+    # padirec, 3 grid points, samples (0.2, 0.66) and (0.3, 0.66) -> (0.25, 0.66): (0.05 / 0.3 + 0.06 / 0.6) / 2 = 2/15
+    # interpolate, 2 grid points, (0.25, 0.54): (0.05 / 0.3 + 0.06 / 0.6) / 2 = 2/15
     density = pd.concat([at_half(0.2, 0.6, "padirec", 0, 2),
                          at_half(0.2, 0.66, "padirec", 0, 3), at_half(0.3, 0.66, "padirec", 0, 3).assign(sample=1),
                          at_half(0.25, 0.54, "interpolate", 0, 2)], ignore_index=True)
     table = tables.density_summary(density, retrain, [AT[0.5]], (0.0, 0.0))
     assert list(zip(table["method"], table["grid_size"])) == [("interpolate", 2), ("padirec", 2), ("padirec", 3)]
-    assert table["rel_gap_unseen"].tolist() == pytest.approx([0.05, 0.1, 0.05])
+    assert table["rel_gap_unseen"].tolist() == pytest.approx([2 / 15, 1 / 6, 2 / 15])
     assert (table["backbone"] == "b").all()
     # HV of padirec with 2 grid points over (0, 0): 0.3 * 0.5 + 0.2 * 0.1 + 0.1 * 0.1 = 0.18.
     assert table["hv"].iloc[1] == pytest.approx(0.18)

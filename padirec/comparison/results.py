@@ -43,10 +43,10 @@ def method_summary(rows: pd.DataFrame, summaries: pd.DataFrame, backbone: str, m
 
 
 def write_results(results: dict, rows: pd.DataFrame, summaries: pd.DataFrame, full_summaries: pd.DataFrame,
-                  tests: pd.DataFrame, study, sweep_metrics, target, device) -> dict:
+                  primary: pd.DataFrame, study, sweep_metrics, target, device) -> dict:
     """metrics.json: the sweep stage's metrics (path `sweep_metrics`) with, per backbone, every method's
-    `method_summary` and the chosen guidance scale, the reference points, the environment and the paired
-    t-tests; written to `target` and returned."""
+    `method_summary` and the chosen guidance scale, the reference points, the environment and the primary
+    verdicts; written to `target` and returned."""
     metrics = json.loads(sweep_metrics.read_text())
     present = [method for method in TABLE_ORDER if method in set(rows["method"])]
     for name, result in results.items():
@@ -56,7 +56,10 @@ def write_results(results: dict, rows: pd.DataFrame, summaries: pd.DataFrame, fu
     metrics["hv_reference"] = {"metrics": metrics_of(study.objectives),
                                "sampled": list(study.hv_reference), "full_ranking": list(study.hv_reference_full)}
     metrics["environment"] = environment.record(device)
-    metrics["ttests"] = tests.reset_index().round(6).to_dict("records")
+    columns = ["comparison", "test", "margin", "effect", "ci95_low", "ci95_high", "ci90_low", "ci90_high", "p",
+               "p_adjusted", "verdict", "seeds_needed"]
+    metrics["verdicts"] = [{key: (round(value, 6) if isinstance(value, float) else value) for key, value in record.items()}
+                           for record in primary[columns].to_dict("records")]
     write_json(target, metrics)
     return metrics
 

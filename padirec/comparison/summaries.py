@@ -73,9 +73,11 @@ def summarise(rows: pd.DataFrame, reference: pd.DataFrame | None, unseen: list,
 def seed_summaries(rows: pd.DataFrame, unseen: list, hv_reference: tuple[float, ...], prefix: str = "",
                    reference_rows: pd.DataFrame | None = None, by: tuple[str, ...] = (),
                    regions: dict[str, list] | None = None) -> pd.DataFrame:
-    """summarise() per (backbone, method, *by, seed). The gap reference is Retrain's mean over seeds in
-    `reference_rows` (default: `rows`); for Retrain itself it is the mean of the other seeds, so its gap is
-    the seed-to-seed noise floor."""
+    """summarise() per (backbone, method, *by, seed). The gap reference of seed s is Retrain's mean over the
+    *other* seeds in `reference_rows` (default: `rows`), for every method alike: Retrain's own gap is then its
+    seed-to-seed noise floor, and a method that reproduced Retrain exactly would score that floor, not less (a
+    reference that included seed s would share that seed's initialisation, batches and negatives with the sweep's
+    methods and credit them with part of its noise)."""
     reference_rows = rows if reference_rows is None else reference_rows
     keys = ["backbone", "method", *by, "seed"]
     records = []
@@ -83,6 +85,6 @@ def seed_summaries(rows: pd.DataFrame, unseen: list, hv_reference: tuple[float, 
         record = dict(zip(keys, values))
         retrain = reference_rows[(reference_rows["backbone"] == record["backbone"])
                                  & (reference_rows["method"] == "retrain")]
-        reference = retrain[retrain["seed"] != record["seed"]] if record["method"] == "retrain" else retrain
+        reference = retrain[retrain["seed"] != record["seed"]]
         records.append({**record, **summarise(frame, reference, unseen, hv_reference, prefix, regions)})
     return pd.DataFrame(records)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 from scipy import stats
 
-from padirec.comparison.replication import confidence_interval, paired_tests
+from padirec.comparison.verdicts import BACKBONE_NAMES, Comparison, blocked_contrast, confidence_interval, differences
 from padirec.comparison.summaries import seed_summaries, summary_columns
 from padirec.evaluation.control import requirement_means
 from padirec.methods.registry import TABLE_ORDER, label
@@ -45,7 +45,6 @@ def headline(main: pd.DataFrame, method: str = "padirec") -> dict[str, dict[str,
 
 
 HEADLINE_METHODS = ("padirec", "retrain", "interpolate", "hypernetwork", "nearest")  # PaDiRec, the reference, the closest
-BACKBONE_NAMES = {"sasrec": "SASRec", "gru4rec": "GRU4Rec"}
 
 
 def _milliseconds(seconds: float) -> str:
@@ -142,16 +141,17 @@ def gap_by_grid(density: pd.DataFrame) -> pd.DataFrame:
 
 
 def density_table(summary: pd.DataFrame, metric: str = "rel_gap_unseen") -> pd.DataFrame:
-    """`density_summary` per training-grid size: mean and sd over seeds per method and backbone, and the
-    `paired_tests` of PaDiRec against each other method over the (backbone, seed) pairs at that size."""
+    """`density_summary` per training-grid size: mean and sd over seeds per method and backbone, and the p of
+    PaDiRec against each other method at that size (the blocked test of `padirec.comparison.verdicts`, not adjusted;
+    the verdicts table holds the adjusted ones)."""
     records = []
     for size, frame in summary.groupby("grid_size"):
         spread = frame.groupby("method")[metric].agg(["mean", "std"])
         record = {"grid_size": size}
         for method, (mean, sd) in spread.iterrows():
             record.update({f"{method}_mean": mean, f"{method}_sd": sd})
-        tests = paired_tests(frame, metric)
-        record.update({f"p_padirec_vs_{baseline}": p for baseline, p in zip(tests["baseline"], tests["p"])})
+        for other in [m for m in TABLE_ORDER if m in spread.index and m != "padirec"]:
+            record[f"p_padirec_vs_{other}"] = blocked_contrast(differences(frame, Comparison(other, metric))).p
         record["pairs"] = len(frame[["backbone", "seed"]].drop_duplicates())
         records.append(record)
     return pd.DataFrame(records).set_index("grid_size")

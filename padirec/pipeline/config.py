@@ -134,7 +134,7 @@ def _build(cls: type, raw: Any, key: str, problems: list[str], complete: bool = 
             f"{_join(key, str(unknown))} is not a known key; allowed here: {', '.join(sorted(known))}. "
             "Check the spelling or remove it."
         )
-    missing = [f.name for f in settable if f.name not in raw]
+    missing = [f.name for f in settable if f.name not in raw and f.name not in getattr(cls, "OPTIONAL", ())]
     if complete and missing:
         what = f"{key} lacks the key(s)" if key else "the file lacks the section(s)"
         problems.append(f"{what} {', '.join(missing)} (is it truncated?): add them as in the repository's params.yaml.")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from padirec.objectives import requirements
 
@@ -231,6 +232,47 @@ class RuntimeConfig:
         return found
 
 
+# The per-seed summaries a verdict can be on, and whether a lower value is better.
+VERDICT_METRICS = {"hv": False, "rel_gap_unseen": True, "rel_gap_near_ends": True, "rel_gap_middle": True}
+VERDICT_TESTS = ("difference", "equivalence", "noninferiority")
+MAX_PRIMARY = 8  # a primary family larger than this spends its power on Holm's correction
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A declared comparison (params.yaml `studies.<name>.primary`): `method` against `other` on `metric`, a
+    difference test, an equivalence test (|difference| within the margin) or a non-inferiority test (not worse by
+    the margin or more); the margin is `margin` times `margin_of`'s mean on the metric (default: `other`'s), e.g.
+    0.01 of Retrain's HV or 0.25 of Retrain's own seed-to-seed gap."""
+
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("test", "margin", "margin_of", "method", "grid_size")
+
+    other: str = ""
+    metric: str = ""
+    test: str = "difference"
+    margin: float = 0.0
+    margin_of: str = ""
+    method: str = "padirec"
+    grid_size: int | None = None  # a grid-density comparison: the generator trained on this many requirements
+
+    def problems(self, key: str) -> list[str]:
+        from padirec.methods.registry import METHODS
+
+        found = [f"{key}.{name} = '{value}': not a registered method; known: {', '.join(METHODS)}."
+                 for name, value in (("method", self.method), ("other", self.other), ("margin_of", self.margin_of))
+                 if (value or name != "margin_of") and value not in METHODS]
+        if self.metric not in VERDICT_METRICS:
+            found.append(f"{key}.metric = '{self.metric}': give one of {', '.join(VERDICT_METRICS)}.")
+        if self.test not in VERDICT_TESTS:
+            found.append(f"{key}.test = '{self.test}': give difference, equivalence or noninferiority.")
+        elif self.test != "difference" and not self.margin > 0:
+            found.append(f"{key}.margin = {self.margin}: an {self.test} test needs a positive margin (a fraction of "
+                         f"{self.margin_of or self.other or 'the other method'}'s mean, e.g. 0.01).")
+        if self.method == self.other:
+            found.append(f"{key}: method and other are both '{self.method}'; compare two different methods.")
+        return found
+
+
 @dataclass(frozen=True)
 class StudyConfig:
     """One requirement study: its objectives and requirement grids (params.yaml `studies.<name>`)."""
@@ -244,6 +286,8 @@ class StudyConfig:
     # Hypervolume reference points: one value per objective's metric, worse than any method reaches.
     hv_reference: list[float] = field(default_factory=lambda: [0.05, 0.45])
     hv_reference_full: list[float] = field(default_factory=lambda: [0.0, 0.4])
+    # The declared primary comparisons of the verdicts (Holm over them); everything else is secondary.
+    primary: list[Comparison] = field(default_factory=list)
 
     @property
     def ablation_only(self) -> list[list[float]]:
@@ -287,6 +331,17 @@ class StudyConfig:
         if self.eval_grid and not requirements.unseen(self.eval_grid, self.grid):
             found.append(f"{key}.eval_grid lies entirely on {key}.grid: no requirement is unseen by the generator, so "
                          "generalisation cannot be measured; add requirements between the grid points.")
+        declared = [(c.method, c.other, c.metric, c.grid_size) for c in self.primary]
+        if len(self.primary) > MAX_PRIMARY:
+            found.append(f"{key}.primary has {len(self.primary)} comparisons: declare at most {MAX_PRIMARY} (Holm's "
+                         "correction over more leaves little power); the evaluation reports the rest as secondary.")
+        if len(set(declared)) != len(declared):
+            found.append(f"{key}.primary lists a comparison twice (the same method, other, metric and grid_size): "
+                         "keep one.")
+        sizes = {len(self.grid) + self.adaptive_budget, *(len(grid) for grid in self.ablation_grids)}
+        found += [f"{key}.primary[{i}].grid_size = {c.grid_size}: no generator of this study trains on that many "
+                  f"requirements; give one of {sorted(sizes)} or leave it out." for i, c in enumerate(self.primary)
+                  if c.grid_size is not None and c.grid_size not in sizes]
         if len(self.seeds) < 2:
             found.append(f"{key}.seeds = {self.seeds}: the evaluation needs at least 2 seeds for standard "
                          "deviations and paired t-tests; 3 or more is better.")

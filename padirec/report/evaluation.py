@@ -1,7 +1,7 @@
 """The evaluation stage's tables and figures, saved where DVC expects them and returned for notebook 05 to show.
 
 `EvaluationReport` holds one study's evaluation (padirec.comparison.run.evaluate_backbones) and computes each
-section once: the seed summaries feed the main table, the t-tests, the near-end table and the replication check.
+section once: the seed summaries feed the main table, the near-end table and the verdicts.
 Sections that only make sense along one axis (curves against w_acc, the 2-D front, the PCA picture) are
 two-objective features; with three or more objectives the ternary maps take their place.
 """
@@ -13,7 +13,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from padirec.comparison import replication, results, summaries, tables
+from padirec.comparison import results, summaries, tables, verdicts
 from padirec.comparison.run import BackboneEvaluation
 from padirec.objectives import requirements
 from padirec.methods.registry import label, methods_for
@@ -127,12 +127,17 @@ class EvaluationReport:
     def full_ranking_table(self) -> pd.DataFrame:
         return self._save(tables.main_table(self.full_summaries), "main_results_full_ranking")
 
-    @cached_property
-    def paired_tests(self) -> pd.DataFrame:
-        tests = pd.concat([replication.paired_tests(self.summaries, "hv"),
-                           replication.paired_tests(self.summaries, "rel_gap_unseen")],
-                          ignore_index=True).set_index(["metric", "baseline"])
-        return self._save(tests, "ttests")
+    def seed_table(self) -> pd.DataFrame:
+        """The numbers every verdict is built on: HV and the gaps per backbone, method and seed (tables/seed_summaries)."""
+        keep = ["hv", *[c for c in self.summaries.columns if c.startswith("rel_gap_")],
+                *[c for c in self.summaries.columns if c.startswith("pearson_")]]
+        table = self.summaries.set_index(["backbone", "method", "seed"])[keep]
+        return self._save(table, "seed_summaries")
+
+    def seed_pivot(self, metric: str, methods=("padirec", "retrain", "interpolate", "nearest", "hypernetwork")):
+        """One metric per (backbone, seed) for a few methods, side by side, for the notebook."""
+        wide = self.summaries.pivot_table(index=["backbone", "seed"], columns="method", values=metric)
+        return wide[[m for m in methods if m in wide]].rename(columns=label)
 
     def near_ends(self) -> pd.DataFrame:
         return self._save(tables.near_end_table(tables.main_table(self.summaries)), "near_end_gaps")
@@ -193,16 +198,19 @@ class EvaluationReport:
         return self._save(tables.gap_by_grid(self.density), "gap_by_grid")
 
     @cached_property
-    def replication(self) -> pd.DataFrame:
-        table = replication.replication_table(
-            self.summaries, replication.replication_comparisons(self.summaries, self.density), self.study.seeds)
-        self._save(table.set_index(["comparison", "metric", "other"]), "replication")
-        return table
+    def verdicts(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(primary, secondary) verdicts (padirec.comparison.verdicts): the full tables in tables/verdicts.csv, the
+        compact ones in tables/verdicts_primary.md and tables/verdicts_secondary.md."""
+        primary, secondary = verdicts.verdict_tables(self.summaries, self.study.primary, self.density)
+        self._save(pd.concat([primary, secondary], ignore_index=True).set_index(["family", "comparison"]), "verdicts")
+        for name, table in (("primary", primary), ("secondary", secondary)):
+            self._save(verdicts.compact(table).set_index("comparison"), f"verdicts_{name}")
+        return primary, secondary
 
     def findings(self) -> str:
-        """The replication check's sentences, written from its table."""
-        table = self.replication
-        findings = replication.findings_markdown(table)
+        """The verdicts in words (tables/findings.md, copied into the README)."""
+        primary, secondary = self.verdicts
+        findings = verdicts.findings_markdown(primary, secondary, list(self.results), len(self.study.seeds))
         io.write_text(self.stage.out.tables / "findings.md", findings)
         return findings
 
@@ -231,7 +239,7 @@ class EvaluationReport:
         return self._save(table, "generator_memorisation")
 
     def what_this_shows(self) -> str:
-        """The stage's reading in a few sentences, from the main table and the replication check."""
+        """The stage's reading in a few sentences, from the main table and the verdicts."""
         main = tables.main_table(self.summaries)
         lines = []
         for name in self.results:
@@ -240,23 +248,16 @@ class EvaluationReport:
                          f"{padirec['rel_gap_unseen']:.4f} ± {padirec['rel_gap_unseen_ci95']:.4f} (Retrain against its own "
                          f"other seeds: {retrain['rel_gap_unseen']:.4f}); its hypervolume is "
                          f"{100 * padirec['hv_vs_retrain']:.1f}% of Retrain's.")
-        table = self.replication
-        findings = table[table["finding"]]
-        def named(row) -> str:
-            where = f", {int(row['grid_size'])} training requirements" if pd.notna(row.get("grid_size")) else ""
-            return f"{label(row['other'])} ({replication.METRIC_NAMES.get(row['metric'], row['metric'])}{where})"
-
-        better = [named(row) for _, row in findings.iterrows() if row["verdict_all"] == "better"]
-        worse = [named(row) for _, row in findings.iterrows() if row["verdict_all"] == "worse"]
-        unresolved = int((~table["replicated"]).sum())
-        said = (f"PaDiRec is better than {', '.join(better) or 'no method'}" + (f" and worse than {', '.join(worse)}"
-                                                                                if worse else "")) if len(findings) else \
-            "none of them is a finding"
-        lines.append(f"- Of {len(table)} verdicts, {len(findings)} are findings (both halves of the seeds and all of "
-                     f"them agree): {said}.")
-        nulls = int((table["replicated"] & ~table["finding"]).sum())
-        lines.append(f"- No difference is shown in {nulls} (which is not equivalence); {unresolved} are not resolved "
-                     "at this number of seeds: the halves disagree.")
+        primary, secondary = self.verdicts
+        counts = primary["verdict"].value_counts()
+        said = ", ".join(f"{counts[v]} {v}" for v in ("equivalent", "not worse", "better", "worse", "not resolved") if v in counts)
+        lines.append(f"- Of the {len(primary)} declared comparisons: {said} (Holm over the family, blocked by backbone).")
+        for _, row in primary[primary["verdict"] != "not resolved"].iterrows():
+            lines.append(f"  - {verdicts.comparison_name(verdicts.Comparison(row['other'], row['metric'], method=row['method']))}: "
+                         f"{row['verdict']}.")
+        found = int((secondary["verdict"] != "not resolved").sum()) if len(secondary) else 0
+        lines.append(f"- Secondary (Benjamini-Hochberg over {len(secondary)}): {found} with a direction on both "
+                     "backbones; the rest not resolved. A comparison without a finding is not a tie.")
         return "**What this shows.**\n\n" + "\n".join(lines)
 
     def efficiency(self) -> pd.DataFrame:
@@ -280,7 +281,7 @@ class EvaluationReport:
         """metrics.json, the headline numbers `dvc metrics show` lists, and the per-requirement curves."""
         out, objectives = self.stage.out, self.study.objectives
         metrics = results.write_results(self.results, self.rows, self.summaries, self.full_summaries,
-                                        self.paired_tests, self.study,
+                                        self.verdicts[0], self.study,
                                         out.of_stage("sweep").figures / "sweep_metrics.json",
                                         out.figures / "metrics.json", self.stage.device)
         io.write_json(out.headline, tables.headline(tables.main_table(self.summaries)))
