@@ -200,21 +200,29 @@ def assess(summaries: pd.DataFrame, comparisons: list[Comparison], family: str,
     if testable.any():
         table.loc[testable, "p_adjusted"] = multipletests(table.loc[testable, "p"], alpha=ALPHA, method=method)[1]
     power_alpha = ALPHA / max(1, int(testable.sum())) if family == "primary" else ALPHA
-    verdicts, needed = [], []
+    verdicts, needed, reasons = [], [], []
     for _, row in table.iterrows():
         blocked = row["_blocked"]
         signs = {np.sign(mean) for mean, *_ in blocked.backbones.values()}
         significant = row["p_adjusted"] < ALPHA
+        reason = ""
         if row["test"] != "difference":
-            verdicts.append(("equivalent" if row["test"] == "equivalence" else "not worse") if significant
-                            else "not resolved")
+            verdict = ("equivalent" if row["test"] == "equivalence" else "not worse") if significant else "not resolved"
         elif significant and len(signs) == 1 and 0 not in signs:
-            verdicts.append(_direction(row["effect"], row["metric"]))
+            verdict = _direction(row["effect"], row["metric"])
         else:
-            verdicts.append("not resolved")
-        needed.append(float("nan") if verdicts[-1] != "not resolved"
-                      else seeds_needed(blocked, power_alpha, row["test"], row["margin"], LOWER_IS_BETTER[row["metric"]]))
+            verdict = "not resolved"
+            reason = "the backbones differ in sign" if significant else ""
+        seeds = float("nan")
+        if verdict == "not resolved" and not reason:
+            seeds = seeds_needed(blocked, power_alpha, row["test"], row["margin"], LOWER_IS_BETTER[row["metric"]])
+            reason = ("the effect is at or beyond the margin" if math.isinf(seeds) and row["test"] != "difference"
+                      else "too few seeds")
+        verdicts.append(verdict)
+        needed.append(seeds)
+        reasons.append(reason)
     table["verdict"] = verdicts
+    table["why_not_resolved"] = reasons
     table["seeds_needed"] = needed
     return table.drop(columns="_blocked")
 
@@ -277,7 +285,9 @@ def _interval(low: float, high: float) -> str:
     return f"[{_number(low)}, {_number(high)}]"
 
 
-def _seeds(value: float) -> str:
+def _seeds(value: float, reason: str = "") -> str:
+    if reason == "the backbones differ in sign":
+        return "the backbones' differences have opposite signs (or one is exactly zero), so no direction holds on both"
     if pd.isna(value):
         return "the seeds it would need cannot be estimated (no spread)"
     if math.isinf(value):
@@ -312,7 +322,7 @@ def sentence(row: pd.Series, backbones: list[str]) -> str:
         return f"- **{method} is {row['verdict']} than {other}** on the {metric}{where}: {said}."
     question = {"equivalence": "equivalence", "noninferiority": "non-inferiority"}.get(row["test"], "a difference")
     return (f"- Not resolved ({question}): {method} against {other} on the {metric}{where}: {said}; "
-            f"{_seeds(row['seeds_needed'])}.")
+            f"{_seeds(row['seeds_needed'], row.get('why_not_resolved', ''))}.")
 
 
 def findings_markdown(primary: pd.DataFrame, secondary: pd.DataFrame, backbones: list[str], seeds: int) -> str:
@@ -345,7 +355,8 @@ def compact(table: pd.DataFrame) -> pd.DataFrame:
         "effect": table["effect"].map(_number),
         "CI (90% for a margin, else 95%)": [_interval(lo, hi) for lo, hi in zip(low, high)],
         "adjusted p": table["p_adjusted"].map(_number),
-        "seeds needed": [("" if pd.isna(v) and verdict != "not resolved" else "n/a" if pd.isna(v)
+        "seeds needed": [("" if verdict != "not resolved" else "n/a" if pd.isna(v)
                           else "never" if math.isinf(v) else str(int(v)))
                          for v, verdict in zip(table["seeds_needed"], table["verdict"])],
+        "why not resolved": table["why_not_resolved"],
     })
