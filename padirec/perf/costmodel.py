@@ -19,6 +19,7 @@ the adapter stays at the backbone's output and tuning still runs on cached state
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, replace
 
@@ -294,3 +295,48 @@ def predicted_stage_seconds(units: pd.DataFrame, stage_seconds: float, measured_
     phases = [list(group) for _, group in units.groupby("phase", sort=False)["seconds"]]
     outside = stage_seconds - sum(makespan(phase, measured_workers) for phase in phases)
     return outside + sum(makespan(phase, workers) for phase in phases)
+
+
+# ---------------------------------------------------------------------------------------------
+# A stage's time on another data set, from its measured time on this one
+
+
+# MovieLens-1M after preparation (rating >= 4, 5-core), estimated from its published raw counts (6,040 users,
+# 3,706 rated movies, 1,000,209 ratings): every user has at least 20 ratings, so the 5-core keeps nearly all.
+MOVIELENS_1M_ESTIMATE = {"users": 6_038, "items": 3_300, "interactions": 575_000}
+
+# What each stage's time grows with, as fitted pieces (quantity, driver) of the cost model. Generator
+# training grows with the adapter's size only, which the data set does not change, so `diffusion` stays
+# as measured; `evaluate` runs Retrain (tuning, as the sweep) and full-ranking evaluation, so its growth
+# lies between theirs. `prepare` is not in the cost model.
+STAGE_PIECES = {
+    "backbone": (("backbone epoch", "interactions"),),
+    "sweep": (("sweep per requirement", "interactions"),),
+    "diffusion": (),
+    "evaluate": (("sweep per requirement", "interactions"), ("full-ranking evaluation per adapter", "users x items")),
+}
+
+
+def growth(fits: pd.DataFrame, quantity: str, driver: str, x_from: float, x_to: float) -> float:
+    """How many times a fitted piece's cost grows from size `x_from` to `x_to`: (x_to / x_from) ** slope."""
+    return predict(fits, quantity, driver, x_to) / predict(fits, quantity, driver, x_from)
+
+
+def stage_growth(fits: pd.DataFrame, source: dict, target: dict) -> dict[str, tuple[float, float]]:
+    """Per stage of STAGE_PIECES, the (smallest, largest) growth of its pieces from data set `source` to
+    `target` (each a dict of users, items and interactions after preparation); (1, 1) for a stage whose
+    pieces do not depend on the data."""
+    def size(data: dict, driver: str) -> float:
+        return data["interactions"] if driver == "interactions" else data["users"] * data["items"]
+
+    found = {}
+    for stage, pieces in STAGE_PIECES.items():
+        factors = [growth(fits, quantity, driver, size(source, driver), size(target, driver)) for quantity, driver in pieces]
+        found[stage] = (min(factors, default=1.0), max(factors, default=1.0))
+    return found
+
+
+def load_fits(path) -> pd.DataFrame:
+    """The fits of a figures/scaling.json."""
+    with open(path) as handle:
+        return pd.DataFrame(json.load(handle)["fits"])
