@@ -28,7 +28,7 @@ class ColumnsConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "ml-100k"  # a built-in source (ml-100k) or the folder name under raw_dir
+    name: str = "ml-100k"  # a built-in source (ml-100k, ml-1m) or the folder name under raw_dir
     raw_dir: str = "data/raw"  # download cache, relative to the repository root
     columns: ColumnsConfig = field(default_factory=ColumnsConfig)
     user_attributes: list[str] = field(default_factory=lambda: ["gender", "age"])
@@ -36,7 +36,7 @@ class DataConfig:
     def problems(self, key: str) -> list[str]:
         found = []
         if not self.name.strip():
-            found.append(f"{key}.name is empty: set it to 'ml-100k' or the name of a folder under {self.raw_dir}/")
+            found.append(f"{key}.name is empty: set it to 'ml-100k', 'ml-1m' or the name of a folder under {self.raw_dir}/")
         return found
 
 
