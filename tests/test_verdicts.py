@@ -583,3 +583,23 @@ def test_compact_shows_seeds_needed_only_where_not_resolved(verdict_table) -> No
         elif not math.isnan(seeds[name]):
             assert row["seeds needed"] == str(int(seeds[name]))
     assert table.loc[verdicts.comparison_name(Comparison("nearest", "hv")), "test"] == "equivalence ±0.0253"
+
+
+def test_a_method_that_does_not_serve_the_study_names_its_key(repository_params) -> None:
+    # MMR re-ranks for (acc, div) only: declared in the three-objective study it could never be compared.
+    raw = copy.deepcopy(repository_params)
+    raw["studies"]["acc_div_tail"]["primary"] = [{"other": "mmr", "metric": "hv"}]
+    with pytest.raises(config.ConfigError) as error:
+        config.config_from_dict(raw, source="params.yaml", complete=True)
+    assert "studies.acc_div_tail.primary[0].other = 'mmr': that method does not serve a study of acc, div, tail" \
+        in str(error.value)
+    raw["studies"]["paper"]["primary"] = [{"other": "mmr", "metric": "hv"}]
+    raw["studies"]["acc_div_tail"]["primary"] = []
+    assert config.config_from_dict(raw, complete=True).study("paper").primary[0].other == "mmr"
+
+
+def test_a_comparison_with_no_pairs_is_not_resolved_rather_than_an_error() -> None:
+    frame = pd.DataFrame({"backbone": ["b"], "seed": [0], "method": ["padirec"], "hv": [0.5]})
+    table = verdicts.assess(frame, [Comparison("retrain", "hv")], "primary")
+    assert table.loc[0, "verdict"] == "not resolved"
+    assert math.isnan(table.loc[0, "effect"])

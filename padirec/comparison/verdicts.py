@@ -84,6 +84,9 @@ def differences(summaries: pd.DataFrame, comparison: Comparison) -> pd.DataFrame
 def blocked_contrast(frame: pd.DataFrame) -> Blocked:
     """OLS of the differences on backbone indicators (no intercept): the coefficients are the per-backbone means,
     the residual variance the pooled within-backbone one; the effect is the coefficients' mean."""
+    if frame.empty:
+        nan = float("nan")
+        return Blocked(nan, nan, 0, nan, (nan, nan), (nan, nan), nan, {})
     indicators = pd.get_dummies(frame["backbone"], dtype=float)
     fit = sm.OLS(frame["difference"].to_numpy(dtype=float), indicators.to_numpy()).fit()
     contrast = np.full((1, indicators.shape[1]), 1.0 / indicators.shape[1])

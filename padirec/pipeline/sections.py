@@ -342,6 +342,12 @@ class StudyConfig:
         found += [f"{key}.primary[{i}].grid_size = {c.grid_size}: no generator of this study trains on that many "
                   f"requirements; give one of {sorted(sizes)} or leave it out." for i, c in enumerate(self.primary)
                   if c.grid_size is not None and c.grid_size not in sizes]
+        from padirec.methods.registry import METHODS
+
+        found += [f"{key}.primary[{i}].{role} = '{name}': that method does not serve a study of "
+                  f"{', '.join(self.objectives)}, so the comparison could not be made; compare another method."
+                  for i, c in enumerate(self.primary) for role, name in (("method", c.method), ("other", c.other))
+                  if name in METHODS and not METHODS[name].supports(tuple(self.objectives))]
         if len(self.seeds) < 2:
             found.append(f"{key}.seeds = {self.seeds}: the evaluation needs at least 2 seeds for standard "
                          "deviations and paired t-tests; 3 or more is better.")
