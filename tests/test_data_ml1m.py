@@ -262,23 +262,25 @@ def test_an_archive_put_by_hand_is_used_and_checked(monkeypatch, archive, closed
     assert cache_contents(other) == ["ml-1m.zip"]  # the hand-placed file stays; nothing converted
 
 
+def assert_refused_in_one_line(monkeypatch, server, served: bytes, tmp_path, match: str) -> None:
+    """Serving `served` makes the fetch fail with one DataError line matching `match`, and nothing is cached."""
+    serve(monkeypatch, server, served)
+    with pytest.raises(sources.DataError, match=match) as error:
+        sources.fetch_raw(ML1M, tmp_path)
+    assert "\n" not in str(error.value)
+    assert cache_contents(tmp_path) == []
+
+
 def test_an_archive_without_users_dat(monkeypatch, server, ml100k_slice, tmp_path):
     files = dat_files(ml100k_slice)
     del files["users.dat"]
-    serve(monkeypatch, server, zipped(files))
-    with pytest.raises(sources.DataError, match=r"has no ml-1m/users\.dat: it is not the MovieLens-1M release; "
-                                                r"nothing was kept") as error:
-        sources.fetch_raw(ML1M, tmp_path)
-    assert "\n" not in str(error.value)
-    assert cache_contents(tmp_path) == []
+    assert_refused_in_one_line(monkeypatch, server, zipped(files), tmp_path,
+                               r"has no ml-1m/users\.dat: it is not the MovieLens-1M release; nothing was kept")
 
 
 def test_a_truncated_archive_that_passes_the_checksum(monkeypatch, server, archive, tmp_path):
-    serve(monkeypatch, server, archive[: len(archive) // 2])
-    with pytest.raises(sources.DataError, match=r"is not a readable zip archive \(.*\); nothing was kept") as error:
-        sources.fetch_raw(ML1M, tmp_path)
-    assert "\n" not in str(error.value)
-    assert cache_contents(tmp_path) == []
+    assert_refused_in_one_line(monkeypatch, server, archive[: len(archive) // 2], tmp_path,
+                               r"is not a readable zip archive \(.*\); nothing was kept")
 
 
 def test_a_dat_line_with_the_wrong_field_count_is_named(monkeypatch, server, ml100k_slice, tmp_path):
@@ -286,12 +288,9 @@ def test_a_dat_line_with_the_wrong_field_count_is_named(monkeypatch, server, ml1
     lines = files["ratings.dat"].split(b"\n")
     lines[6] += b"::5"  # line 7 gets a fifth field
     files["ratings.dat"] = b"\n".join(lines)
-    serve(monkeypatch, server, zipped(files))
-    with pytest.raises(sources.DataError, match=r"ml-1m/ratings\.dat line 7 in the download of .* has 5 '::'-separated "
-                                                r"fields, expected 4 \(UserID::MovieID::Rating::Timestamp\)") as error:
-        sources.fetch_raw(ML1M, tmp_path)
-    assert "\n" not in str(error.value)
-    assert cache_contents(tmp_path) == []
+    assert_refused_in_one_line(monkeypatch, server, zipped(files), tmp_path,
+                               r"ml-1m/ratings\.dat line 7 in the download of .* has 5 '::'-separated "
+                               r"fields, expected 4 \(UserID::MovieID::Rating::Timestamp\)")
 
 
 def test_a_failed_conversion_leaves_the_earlier_cache_as_it_was(monkeypatch, server, ml100k_slice, archive, tmp_path):
