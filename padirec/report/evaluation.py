@@ -253,8 +253,7 @@ class EvaluationReport:
         said = ", ".join(f"{counts[v]} {v}" for v in ("equivalent", "not worse", "better", "worse", "not resolved") if v in counts)
         lines.append(f"- Of the {len(primary)} declared comparisons: {said} (Holm over the family, blocked by backbone).")
         for _, row in primary[primary["verdict"] != "not resolved"].iterrows():
-            lines.append(f"  - {verdicts.comparison_name(verdicts.Comparison(row['other'], row['metric'], method=row['method']))}: "
-                         f"{row['verdict']}.")
+            lines.append(f"  - {row['comparison']}: {row['verdict']}.")
         found = int((secondary["verdict"] != "not resolved").sum()) if len(secondary) else 0
         lines.append(f"- Secondary (Benjamini-Hochberg over {len(secondary)}): {found} with a direction on both "
                      "backbones; the rest not resolved. A comparison without a finding is not a tie.")
