@@ -49,15 +49,35 @@ def test_efficiency_table_is_the_mean_seconds_per_method_and_backbone():
 
 
 def test_gap_by_grid_means_and_intervals_per_training_grid():
-    density = pd.DataFrame({"backbone": "b", "method": "padirec", "grid_size": [3, 3, 3, 10, 10, 10],
-                            "seed": [0, 1, 2] * 2, "rel_gap_unseen": [0.05, 0.07, 0.06, 0.01, 0.02, 0.03],
-                            "rel_gap_near_ends": [0.1, 0.12, 0.11, 0.05, 0.04, 0.06]})
+    # Two grids of 10 requirements (adaptive and random) beside a listed one of 3: ordered by size, then kind.
+    density = pd.DataFrame({"backbone": "b", "method": "padirec", "grid_size": [10, 10, 10, 3, 3, 3, 10, 10, 10],
+                            "grid": ["10 random"] * 3 + ["3 listed"] * 3 + ["10 adaptive"] * 3,
+                            "seed": [0, 1, 2] * 3, "rel_gap_unseen": [0.2, 0.2, 0.2, 0.05, 0.07, 0.06, 0.01, 0.02, 0.03],
+                            "rel_gap_near_ends": [0.3] * 3 + [0.1, 0.12, 0.11, 0.05, 0.04, 0.06]})
     table = tables.gap_by_grid(density)
-    assert table.loc[("b", "padirec", 3), "rel_gap_unseen"] == pytest.approx(0.06)
-    assert table.loc[("b", "padirec", 10), "rel_gap_near_ends"] == pytest.approx(0.05)
-    assert table.loc[("b", "padirec", 10), "rel_gap_unseen_ci95"] == pytest.approx(
+    assert [grid for *_, grid in table.index] == ["3 listed", "10 adaptive", "10 random"]
+    assert table.loc[("b", "padirec", "3 listed"), "rel_gap_unseen"] == pytest.approx(0.06)
+    assert table.loc[("b", "padirec", "10 adaptive"), "rel_gap_near_ends"] == pytest.approx(0.05)
+    assert table.loc[("b", "padirec", "10 adaptive"), "rel_gap_unseen_ci95"] == pytest.approx(
         stats.t.ppf(0.975, 2) * stats.sem([0.01, 0.02, 0.03]))
     assert list(table.columns) == ["rel_gap_unseen", "rel_gap_unseen_ci95", "rel_gap_near_ends", "rel_gap_near_ends_ci95"]
+
+
+def test_before_after_lists_every_grid_beside_the_methods_without_one_with_hv_as_a_share_of_retrains():
+    density = pd.DataFrame({"backbone": "b", "method": ["padirec"] * 4 + ["interpolate"] * 4,
+                            "grid": ["3 listed", "3 listed", "5 adaptive", "5 adaptive"] * 2,
+                            "grid_size": [3, 3, 5, 5] * 2, "seed": [0, 1] * 4,
+                            "rel_gap_unseen": [0.3, 0.5, 0.1, 0.2, 0.4, 0.4, 0.3, 0.3], "hv": [0.5] * 8})
+    main = pd.DataFrame({"backbone": "b", "method": ["retrain", "retrain", "hypernetwork", "hypernetwork", "padirec",
+                                                     "padirec"],
+                         "seed": [0, 1] * 3, "rel_gap_unseen": [0.01, 0.03, 0.2, 0.2, 0.1, 0.2],
+                         "hv": [0.4, 0.6, 0.55, 0.55, 0.5, 0.5]})
+    table = tables.before_after(density, main, "5 adaptive")
+    assert list(table.index) == [("padirec", "3 listed"), ("padirec", "5 adaptive"), ("interpolate", "3 listed"),
+                                 ("interpolate", "5 adaptive"), ("hypernetwork", "5 adaptive"), ("retrain", "5 adaptive")]
+    assert table.loc[("padirec", "3 listed"), "gap, b"] == pytest.approx(0.4)
+    assert table.loc[("retrain", "5 adaptive"), "gap, b"] == pytest.approx(0.02)
+    assert table.loc[("hypernetwork", "5 adaptive"), "HV / Retrain's, b"] == pytest.approx(1.1)  # 0.55 / 0.5
 
 
 def test_main_table_seed_confidence_intervals_and_method_order() -> None:
@@ -95,7 +115,7 @@ def test_main_table_seed_confidence_intervals_and_method_order() -> None:
 
 def test_density_summary_one_row_per_grid_size() -> None:
     def at_half(ndcg, alpha, method, seed, grid_size=None):
-        extra = {} if grid_size is None else {"grid_size": grid_size}
+        extra = {} if grid_size is None else {"grid_size": grid_size, "grid": f"{grid_size} listed"}
         return rows([0.1, ndcg, 0.3], [0.7, alpha, 0.5], method=method, seed=seed, **extra)
 
     # Retrain (test rows) at 0.5: seeds (0.2, 0.6) and (0.3, 0.6). Seed 0's reference is Retrain's mean over the
@@ -109,7 +129,8 @@ def test_density_summary_one_row_per_grid_size() -> None:
                          at_half(0.2, 0.66, "padirec", 0, 3), at_half(0.3, 0.66, "padirec", 0, 3).assign(sample=1),
                          at_half(0.25, 0.54, "interpolate", 0, 2)], ignore_index=True)
     table = tables.density_summary(density, retrain, [AT[0.5]], (0.0, 0.0))
-    assert list(zip(table["method"], table["grid_size"])) == [("interpolate", 2), ("padirec", 2), ("padirec", 3)]
+    assert list(zip(table["method"], table["grid"])) == [("interpolate", "2 listed"), ("padirec", "2 listed"),
+                                                          ("padirec", "3 listed")]
     assert table["rel_gap_unseen"].tolist() == pytest.approx([2 / 15, 1 / 6, 2 / 15])
     assert (table["backbone"] == "b").all()
     # HV of padirec with 2 grid points over (0, 0): 0.3 * 0.5 + 0.2 * 0.1 + 0.1 * 0.1 = 0.18.
@@ -120,19 +141,19 @@ def test_density_summary_one_row_per_grid_size() -> None:
 
 def test_density_table_means_and_paired_tests_per_grid_size() -> None:
     summary = pd.DataFrame({
-        "backbone": "b", "grid_size": [3] * 6,
+        "backbone": "b", "grid_size": [3] * 6, "grid": "3 listed",
         "method": ["padirec", "interpolate"] * 3, "seed": [0, 0, 1, 1, 2, 2],
         "rel_gap_unseen": [0.01, 0.03, 0.02, 0.05, 0.03, 0.04],
     })
     table = tables.density_table(summary)
     # padirec mean (0.01 + 0.02 + 0.03) / 3 = 0.02, sd 0.01; interpolate mean 0.04.
-    assert table.loc[3, "padirec_mean"] == pytest.approx(0.02)
-    assert table.loc[3, "padirec_sd"] == pytest.approx(0.01)
-    assert table.loc[3, "interpolate_mean"] == pytest.approx(0.04)
+    assert table.loc["3 listed", "padirec_mean"] == pytest.approx(0.02)
+    assert table.loc["3 listed", "padirec_sd"] == pytest.approx(0.01)
+    assert table.loc["3 listed", "interpolate_mean"] == pytest.approx(0.04)
     # Differences -0.02, -0.03, -0.01: mean -0.02, sd 0.01, t = -0.02 / (0.01 / sqrt 3) = -2 sqrt 3.
     expected = stats.t.sf(2 * 3 ** 0.5, df=2) * 2
-    assert table.loc[3, "p_padirec_vs_interpolate"] == pytest.approx(expected)
-    assert table.loc[3, "pairs"] == 3
+    assert table.loc["3 listed", "p_padirec_vs_interpolate"] == pytest.approx(expected)
+    assert table.loc["3 listed", "pairs"] == 3
 
 
 def test_headline_is_padirecs_gap_hv_share_and_correlations_per_backbone():

@@ -146,7 +146,8 @@ def test_shipped_params_list_the_evaluation_section():
     paper, three = cfg.study("paper"), cfg.study("acc_div_tail")
     assert len(paper.seeds) >= 3 and len(three.seeds) >= 3
     assert len(three.grid) == 15 and three.objectives == ["acc", "div", "tail"]
-    assert sorted(len(grid) for grid in three.ablation_grids) == [6, 10]
+    assert three.grid_labels() == ["15 listed", f"{15 + three.adaptive_budget} adaptive",
+                                   f"{15 + three.adaptive_budget} random"]  # before, after, and the control
     assert not {tuple(w) for w in three.eval_grid} & {tuple(w) for w in three.grid}
 
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from padirec.methods import lookup
+from padirec.objectives import requirements
 
 
 def on_simplex(*w_acc: float) -> np.ndarray:
@@ -146,3 +147,15 @@ def test_soup_over_three_corners_and_nearest_on_the_simplex():
     assert np.allclose(lookup.nearest_adapters(LATTICE_2, adapters, weights), [[4.0, 40.0]])
     with pytest.raises(ValueError, match="every corner of the simplex"):
         lookup.soup_adapters(LATTICE_2[1:], adapters[1:], weights)
+
+
+def test_interpolation_on_the_lattice_mixes_the_three_lattice_neighbours_around_a_requirement():
+    """The step-1/4 lattice triangulated on the simplex's plane: (0.1, 0.45, 0.45) lies in the triangle of
+    (0.25, 0.25, 0.5), (0, 0.5, 0.5) and (0.25, 0.5, 0.25), with barycentric weights 0.2, 0.6 and 0.2. In the first
+    two weights the lattice's squares are cocircular, and Delaunay there joined (0, 0.25, 0.75) to (0.25, 0.5, 0.25),
+    which are not neighbours, and mixed them in."""
+    grid = requirements.lattice(3, 4)
+    one_hot = np.eye(len(grid))  # each grid requirement's "adapter" is its own indicator: the result is the weights
+    mixed = lookup.simplex_interpolated_adapters(grid, one_hot, np.array([[0.1, 0.45, 0.45]]))[0]
+    at = {requirements.key(w): mixed[i] for i, w in enumerate(grid) if mixed[i] > 1e-9}
+    assert at == pytest.approx({(0.25, 0.25, 0.5): 0.2, (0.0, 0.5, 0.5): 0.6, (0.25, 0.5, 0.25): 0.2})

@@ -51,13 +51,16 @@ def test_guidance_figure_marks_the_chosen_scale_per_backbone():
     assert any(np.allclose(offsets, [[1.0, 0.03]]) for offsets in chosen)
 
 
-def test_density_figure_ticks_the_grid_sizes():
+def test_density_figure_ticks_the_training_grids_in_order_of_size():
     summary = pd.DataFrame({"backbone": "b", "method": ["padirec", "padirec", "interpolate", "interpolate"] * 2,
-                            "grid_size": [6, 10, 6, 10] * 2, "seed": [0] * 4 + [1] * 4,
+                            "grid_size": [10, 6, 10, 6] * 2, "grid": ["10 adaptive", "6 listed"] * 4,
+                            "seed": [0] * 4 + [1] * 4,
                             "rel_gap_unseen": [0.05, 0.03, 0.04, 0.035] * 2, "hv": [0.01] * 8})
     figure = figures.density_figure(summary)
-    assert list(figure.axes[0].get_xticks()) == [6, 10]
-    assert figure.axes[0].get_xlabel() == "training requirements"
+    assert [tick.get_text() for tick in figure.axes[0].get_xticklabels()] == ["6 listed", "10 adaptive"]
+    assert figure.axes[0].get_xlabel() == "training grid"
+    padirec = figure.axes[0].lines[0].get_ydata()  # the first method's means, in the ticks' order
+    assert list(padirec) == pytest.approx([0.03, 0.05])
 
 
 def test_every_method_has_its_own_colour():

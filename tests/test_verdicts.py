@@ -375,6 +375,7 @@ def test_a_copy_of_retrain_scores_retrains_own_noise_floor() -> None:
 # ----------------------------------------------------------------------------- 6. distinct comparisons
 
 TRAINING_SIZE, SMALL_SIZE = 13, 5
+TRAINING_GRID, SMALL_GRID = "13 adaptive", "5 listed"
 
 
 def study_summaries() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -389,8 +390,8 @@ def study_summaries() -> tuple[pd.DataFrame, pd.DataFrame]:
     main = pd.concat([main, main[main["method"] == "padirec"].assign(method="padirec_noguidance")], ignore_index=True)
     ablated = main[main["method"].isin(["padirec", "interpolate", "nearest"])][
         ["backbone", "method", "seed", "rel_gap_unseen", "hv"]]
-    at_training = ablated.assign(grid_size=TRAINING_SIZE)
-    smaller = ablated.assign(grid_size=SMALL_SIZE, rel_gap_unseen=0.2 + rng.normal(0, 0.02, len(ablated)))
+    at_training = ablated.assign(grid_size=TRAINING_SIZE, grid=TRAINING_GRID)
+    smaller = ablated.assign(grid_size=SMALL_SIZE, grid=SMALL_GRID, rel_gap_unseen=0.2 + rng.normal(0, 0.02, len(ablated)))
     return main, pd.concat([at_training, smaller], ignore_index=True)
 
 
@@ -401,8 +402,8 @@ STUDY_PRIMARY = [Comparison("retrain", "hv", test="equivalence", margin=0.01),
 
 
 def keys_of(table: pd.DataFrame) -> set:
-    return {(row.method, row.other, row.metric, None if pd.isna(row.grid_size) else int(row.grid_size))
-            for row in table.itertuples()}
+    return {(row.method, row.other, row.metric, row.grid if isinstance(row.grid, str) else None,
+             row.other_grid if isinstance(row.other_grid, str) else None) for row in table.itertuples()}
 
 
 @pytest.fixture(scope="module")
@@ -423,23 +424,33 @@ def test_the_grid_density_comparison_at_the_training_size_is_not_repeated(study_
     found = keys_of(secondary)
     # At the training grid's size the density rows are the main comparisons again: interpolate (primary) and
     # nearest (secondary, main summaries).
-    assert ("padirec", "interpolate", "rel_gap_unseen", TRAINING_SIZE) not in found
-    assert ("padirec", "nearest", "rel_gap_unseen", TRAINING_SIZE) not in found
-    assert ("padirec", "nearest", "rel_gap_unseen", None) in found
-    # At another size the numbers differ: both are kept.
-    assert ("padirec", "interpolate", "rel_gap_unseen", SMALL_SIZE) in found
-    assert ("padirec", "nearest", "rel_gap_unseen", SMALL_SIZE) in found
+    assert ("padirec", "interpolate", "rel_gap_unseen", TRAINING_GRID, None) not in found
+    assert ("padirec", "nearest", "rel_gap_unseen", TRAINING_GRID, None) not in found
+    assert ("padirec", "nearest", "rel_gap_unseen", None, None) in found
+    # On another grid the numbers differ: both are kept.
+    assert ("padirec", "interpolate", "rel_gap_unseen", SMALL_GRID, None) in found
+    assert ("padirec", "nearest", "rel_gap_unseen", SMALL_GRID, None) in found
+    # Before and after: each method on the adaptive grid against itself on the listed one.
+    for method in ("padirec", "interpolate", "nearest"):
+        assert (method, method, "rel_gap_unseen", TRAINING_GRID, SMALL_GRID) in found
+    row = secondary[(secondary["method"] == "padirec") & (secondary["other"] == "padirec")
+                    & (secondary["metric"] == "rel_gap_unseen")].iloc[0]
+    assert row["effect"] < 0 and row["comparison"] == (f"PaDiRec - PaDiRec, gap to Retrain at the unseen requirements, "
+                                                       f"{TRAINING_GRID} against {SMALL_GRID} training grid")
 
 
 def test_no_primary_comparison_reappears_in_the_secondary_table(study_tables) -> None:
     primary, secondary = study_tables
     primary_keys, secondary_keys = keys_of(primary), keys_of(secondary)
-    assert primary_keys == {("padirec", "retrain", "hv", None), ("padirec", "hypernetwork", "rel_gap_unseen", None),
-                            ("padirec", "interpolate", "rel_gap_unseen", None)}
+    assert primary_keys == {("padirec", "retrain", "hv", None, None),
+                            ("padirec", "hypernetwork", "rel_gap_unseen", None, None),
+                            ("padirec", "interpolate", "rel_gap_unseen", None, None)}
     assert not primary_keys & secondary_keys  # the equivalence on HV keeps its difference test out too
     assert len(secondary_keys) == len(secondary)
-    # The rest: retrain, interpolate, nearest, hypernetwork on 3 metrics (less the 3 primary) and 2 at SMALL_SIZE.
-    assert len(secondary) == 4 * 3 - 3 + 2
+    # The rest: retrain, interpolate, nearest, hypernetwork on 3 metrics (less the 3 primary), 2 on SMALL_GRID, and
+    # PaDiRec, Interpolate and Nearest on the training grid against SMALL_GRID on the gap (their HV is the same on
+    # both grids here, so those comparisons are dropped as all-zero).
+    assert len(secondary) == 4 * 3 - 3 + 2 + 3
     assert set(secondary["family"]) == {"secondary"} and set(primary["family"]) == {"primary"}
 
 
@@ -504,15 +515,18 @@ def test_a_comparison_declared_twice_is_refused_whatever_its_test(repository_par
     assert "studies.paper.primary lists a comparison twice" in message
 
 
-def test_a_grid_size_no_generator_trains_on_is_refused(repository_params) -> None:
+def test_a_grid_no_generator_trains_on_is_refused(repository_params) -> None:
     # The paper's generator trains on 10 grid requirements + 3 adaptive ones, and it has no ablation grid.
     message = primary_problems(repository_params, [{"other": "interpolate", "metric": "rel_gap_unseen",
-                                                    "grid_size": 7}])
-    assert ("studies.paper.primary[0].grid_size = 7: no generator of this study trains on that many requirements; "
-            "give one of [13]") in message
+                                                    "grid": "7 listed"}])
+    assert ("studies.paper.primary[0].grid = '7 listed': no generator of this study trains on that grid; give one of "
+            "'13 adaptive'") in message
+    message = primary_problems(repository_params, [{"other": "padirec", "metric": "rel_gap_unseen",
+                                                    "other_grid": "13 adaptive"}])
+    assert "studies.paper.primary[0].other_grid = '13 adaptive': give `grid` too" in message
     raw = copy.deepcopy(repository_params)
-    raw["studies"]["paper"]["primary"] = [{"other": "interpolate", "metric": "rel_gap_unseen", "grid_size": 13}]
-    assert config.config_from_dict(raw, complete=True).study("paper").primary[0].grid_size == 13
+    raw["studies"]["paper"]["primary"] = [{"other": "interpolate", "metric": "rel_gap_unseen", "grid": "13 adaptive"}]
+    assert config.config_from_dict(raw, complete=True).study("paper").primary[0].grid == "13 adaptive"
 
 
 def test_the_optional_keys_may_be_left_out_of_a_complete_file(repository_params) -> None:
@@ -520,8 +534,8 @@ def test_the_optional_keys_may_be_left_out_of_a_complete_file(repository_params)
     raw["studies"]["paper"]["primary"] = [{"other": "hypernetwork", "metric": "rel_gap_unseen"}]
     (comparison,) = config.config_from_dict(raw, complete=True).study("paper").primary
     assert comparison == Comparison(other="hypernetwork", metric="rel_gap_unseen", test="difference", margin=0.0,
-                                    margin_of="", method="padirec", grid_size=None)
-    assert set(Comparison.OPTIONAL) == {"test", "margin", "margin_of", "method", "grid_size"}
+                                    margin_of="", method="padirec", grid=None, other_grid=None)
+    assert set(Comparison.OPTIONAL) == {"test", "margin", "margin_of", "method", "grid", "other_grid"}
     # `other` and `metric` are not optional.
     message = primary_problems(repository_params, [{"other": "hypernetwork"}])
     assert "studies.paper.primary[0] lacks the key(s) metric" in message

@@ -16,13 +16,15 @@ import torch
 from padirec.evaluation.protocol import EvaluationSet, backbone_states
 from padirec.methods import lookup
 from padirec.methods.generated import generate
-from padirec.methods.registry import Request, methods_for
+from padirec.methods.registry import LOSS_TUNED_GUIDANCE, Request, methods_for
 from padirec.methods.retrain import retrain
 from padirec.models.backbones import SequentialRecommender
 from padirec.pipeline.artifacts import AdapterSweep
 from padirec.pipeline.config import Config
+from padirec.pipeline.sections import StudyConfig
 from padirec.training.adapters import TuningSet, evaluate_adapters
-from padirec.training.generators import Generator
+from padirec.training.generators import Generator, grid_subset
+from padirec.training.loss_tuning import tune_on_losses
 
 
 def weight_record(weights: np.ndarray, objectives: tuple[str, ...]) -> dict[str, float]:
@@ -50,6 +52,7 @@ class Replicate:
     tuning: TuningSet  # the frozen model and its cached training states
     objectives: tuple[str, ...]
     retrain_adapters: np.ndarray | None = None  # [N, P] tuned at the evaluation grid by `retrain`
+    loss_tuned: Generator | None = None  # PaDiRec + loss tuning at the chosen anchor weight (`loss_tuning_rows`)
     generated: dict = field(default_factory=dict)  # method -> [samples, N, P] of the sampled methods
     seconds: dict = field(default_factory=dict)
     # EvaluationSet -> the frozen backbone's states of that split, computed on first use (in the unit's process)
@@ -100,6 +103,26 @@ def guidance_rows(replicate: Replicate, weights: np.ndarray, scales: list[float]
     return pd.concat(frames, ignore_index=True)
 
 
+def loss_tuning_rows(replicate: Replicate, anchor: AdapterSweep, weights: np.ndarray, config: Config,
+                     evaluation: EvaluationSet) -> tuple[dict[float, Generator], pd.DataFrame]:
+    """PaDiRec + loss tuning at every anchor weight of `evaluate.loss_tuning` (the replicate's generator tuned on the
+    weighted training loss, `anchor` its training checkpoints): the tuned generators, and their generated adapters'
+    rows on `evaluation` (100 candidates) with an `anchor_weight` column. Their training seconds go to
+    replicate.seconds."""
+    settings, tuned, frames = config.evaluate.loss_tuning, {}, []
+    seconds = 0.0
+    for anchor_weight in settings.anchor_weights:
+        run = tune_on_losses(replicate.generator, replicate.tuning, anchor, config.sweep, settings, anchor_weight,
+                             replicate.seed, list(replicate.objectives))
+        tuned[anchor_weight], seconds = run.generator, seconds + run.seconds
+        seeds = [1000 * replicate.seed + i for i in range(config.diffusion.samples_per_requirement)]
+        for sample, adapters in enumerate(generate(run.generator, weights, LOSS_TUNED_GUIDANCE, seeds)):
+            frames.append(replicate.rows("padirec_loss", weights, adapters, evaluation, sample,
+                                         full_ranking=False).assign(anchor_weight=anchor_weight))
+    replicate.seconds["loss_tuning_training"] = seconds / len(settings.anchor_weights)
+    return tuned, pd.concat(frames, ignore_index=True)
+
+
 def method_rows(replicate: Replicate, weights: np.ndarray, guidance: float, config: Config,
                 evaluation: EvaluationSet) -> pd.DataFrame:
     """Every registered method with an adapter that serves the replicate's objectives, in registry order, at
@@ -125,25 +148,27 @@ def method_rows(replicate: Replicate, weights: np.ndarray, guidance: float, conf
     return pd.concat([frame for method_frames in frames.values() for frame in method_frames], ignore_index=True)
 
 
-def density_rows(replicate: Replicate, generators: dict[tuple, Generator], sweep: AdapterSweep, weights: np.ndarray,
-                 guidance: float, samples: int, evaluation: EvaluationSet) -> pd.DataFrame:
+def density_rows(replicate: Replicate, generators: dict[str | None, Generator], sweep: AdapterSweep,
+                 study: StudyConfig, weights: np.ndarray, guidance: float, samples: int,
+                 evaluation: EvaluationSet) -> pd.DataFrame:
     """Grid-density ablation: PaDiRec, Interpolate and Nearest from the same grid of sweep adapters.
 
-    `generators` maps each training grid (a tuple of requirement tuples; None for the training
-    requirements) to the generator trained on it; `sweep` holds every tuned requirement.
-    The 100-candidate protocol only.
+    `generators` maps each training grid's label (None for the training requirements) to the generator trained on
+    it; `sweep` holds every tuned requirement. Rows carry the grid's label (`grid`) and size (`grid_size`). The
+    100-candidate protocol only.
     """
     frames = []
-    for grid_requirements, generator in generators.items():
-        subset = sweep.subset(replicate.seed, None if grid_requirements is None else [list(w) for w in grid_requirements])
+    for grid_name, generator in generators.items():
+        subset = grid_subset(sweep, study, replicate.seed, grid_name)
         grid, adapters = subset.weights, subset.checkpoints[0, :, -1]
+        name = grid_name or study.main_grid
         looked_up = {"interpolate": lookup.interpolated_adapters(grid, adapters, weights),
                      "nearest": lookup.nearest_adapters(grid, adapters, weights)}
         for method, method_adapters in looked_up.items():
             frames.append(replicate.rows(method, weights, method_adapters, evaluation,
-                                         full_ranking=False).assign(grid_size=len(grid)))
+                                         full_ranking=False).assign(grid=name, grid_size=len(grid)))
         seeds = [1000 * replicate.seed + i for i in range(samples)]
         for sample, generated in enumerate(generate(generator, weights, guidance, seeds)):
             frames.append(replicate.rows("padirec", weights, generated, evaluation, sample,
-                                         full_ranking=False).assign(grid_size=len(grid)))
+                                         full_ranking=False).assign(grid=name, grid_size=len(grid)))
     return pd.concat(frames, ignore_index=True)

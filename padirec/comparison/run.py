@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from padirec.comparison.replicate import Replicate, density_rows, guidance_rows, method_rows
+from padirec.comparison.replicate import Replicate, density_rows, guidance_rows, loss_tuning_rows, method_rows
 from padirec.comparison.summaries import relative_gap
 from padirec.data.dataset import Dataset
 from padirec.evaluation.protocol import EvaluationSet, backbone_states
@@ -22,7 +22,7 @@ from padirec.pipeline.sections import StudyConfig
 from padirec.pipeline.paths import Paths
 from padirec.pipeline.workers import run_units
 from padirec.training.adapters import TuningSet
-from padirec.training.generators import Generator
+from padirec.training.generators import Generator, ablation_grids
 
 
 @dataclass
@@ -33,40 +33,49 @@ class BackboneEvaluation:
     guidance_rows: pd.DataFrame  # generated adapters per guidance scale, and Retrain, on the validation split
     guidance: float  # the scale chosen on the validation split
     guidance_table: pd.DataFrame  # validation gap to Retrain per scale
+    anchor_weight: float | None  # PaDiRec + loss tuning's anchor weight, chosen on the validation split
+    anchor_table: pd.DataFrame  # validation gap to Retrain per anchor weight (empty without the method)
     density_rows: pd.DataFrame  # grid-density ablation on the test split, every seed
     seconds: pd.DataFrame  # per seed: seconds to obtain one requirement's adapter, per method
     replicates: list[Replicate]
     unseen: list[tuple[float, ...]]  # the evaluation requirements the backbone's generators never saw
 
 
-def choose_guidance(rows: pd.DataFrame, unseen: list) -> tuple[float, pd.DataFrame]:
-    """The scale whose generated adapters are closest to Retrain at the unseen requirements (mean over seeds)."""
+def choose_guidance(rows: pd.DataFrame, unseen: list, method: str = "padirec",
+                    setting: str = "guidance") -> tuple[float, pd.DataFrame]:
+    """The value of `setting` (the guidance scale; or PaDiRec + loss tuning's anchor weight) whose generated
+    adapters are closest to Retrain at the unseen requirements (mean over seeds); the smallest value on a tie."""
     retrain = rows[rows["method"] == "retrain"]
     gaps = []
-    for (scale, seed), frame in rows[rows["method"] == "padirec"].groupby(["guidance", "seed"]):
-        gaps.append({"guidance": scale, "seed": seed,
+    for (scale, seed), frame in rows[rows["method"] == method].groupby([setting, "seed"]):
+        gaps.append({setting: scale, "seed": seed,
                      "rel_gap_unseen": relative_gap(frame, retrain[retrain["seed"] == seed], unseen)})
-    table = pd.DataFrame(gaps).groupby("guidance")["rel_gap_unseen"].agg(["mean", "std"])
+    table = pd.DataFrame(gaps).groupby(setting)["rel_gap_unseen"].agg(["mean", "std"])
     return float(table["mean"].idxmin()), table
 
 
-def retrain_and_guidance_unit(replicate: Replicate, weights: np.ndarray, cfg: Config,
-                              valid: EvaluationSet) -> tuple[np.ndarray, dict, pd.DataFrame]:
+def retrain_and_guidance_unit(replicate: Replicate, weights: np.ndarray, cfg: Config, valid: EvaluationSet,
+                              anchor: AdapterSweep | None) -> tuple[np.ndarray, dict, pd.DataFrame, dict]:
     """One replicate's first phase: Retrain at `weights`, and the generated adapters of every guidance scale on
-    the validation split (for the choice of scale)."""
+    the validation split (for the choice of scale); with an `anchor` (the replicate's training checkpoints),
+    PaDiRec + loss tuning at every anchor weight too, returned for the choice of weight."""
     replicate.retrain(weights, cfg)
     rows = guidance_rows(replicate, weights, cfg.diffusion.guidance_scales, cfg.diffusion.samples_per_requirement,
                          valid)
-    return replicate.retrain_adapters, replicate.seconds, rows
+    tuned = {}
+    if anchor is not None:
+        tuned, loss_rows = loss_tuning_rows(replicate, anchor, weights, cfg, valid)
+        rows = pd.concat([rows, loss_rows], ignore_index=True)
+    return replicate.retrain_adapters, replicate.seconds, rows, tuned
 
 
 def methods_unit(replicate: Replicate, weights: np.ndarray, guidance: float, cfg: Config, test: EvaluationSet,
-                 density_generators: dict, sweep: AdapterSweep) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
+                 density_generators: dict, sweep: AdapterSweep, study: StudyConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
     """One replicate's second phase, at the chosen guidance scale: every method on the test split, then the
     grid-density ablation; returns the rows, the ablation's rows, the seconds and the generated adapters."""
     rows = method_rows(replicate, weights, guidance, cfg, test)
-    density = density_rows(replicate, {**density_generators, None: replicate.generator}, sweep, weights, guidance,
-                           cfg.diffusion.samples_per_requirement, test)
+    density = density_rows(replicate, {**density_generators, None: replicate.generator}, sweep, study, weights,
+                           guidance, cfg.diffusion.samples_per_requirement, test)
     return rows, density, replicate.seconds, replicate.generated
 
 
@@ -113,18 +122,25 @@ def evaluate_backbones(cfg: Config, study: StudyConfig, out: Paths, dataset: Dat
     unseen = {name: requirements.unseen(weights, sweep.training_weights) for name, (_, sweep) in loaded.items()}
     every = [(name, replicate) for name in names for replicate in replicates[name]]
 
-    first = run_units(retrain_and_guidance_unit, [(r, weights, cfg, valid) for _, r in every], workers,
-                      desc="Retrain and guidance scales per (backbone, seed)")
-    guidance, chosen, tables = {name: [] for name in names}, {}, {}
-    for (name, replicate), (retrained, seconds, rows) in zip(every, first):
+    loss_tuned = METHODS["padirec_loss"].supports(tuple(study.objectives))
+    first = run_units(retrain_and_guidance_unit,
+                      [(r, weights, cfg, valid, loaded[name][1].subset(r.seed) if loss_tuned else None)
+                       for name, r in every], workers,
+                      desc="Retrain, guidance scales and loss tuning per (backbone, seed)")
+    guidance, chosen, tables, anchors, anchor_tables = {name: [] for name in names}, {}, {}, {}, {}
+    for (name, replicate), (retrained, seconds, rows, _) in zip(every, first):
         replicate.retrain_adapters, replicate.seconds = retrained, seconds
         guidance[name].append(rows)
     for name in names:
         guidance[name] = pd.concat(guidance[name], ignore_index=True)
         chosen[name], tables[name] = choose_guidance(guidance[name], unseen[name])
+        anchors[name], anchor_tables[name] = (choose_guidance(guidance[name], unseen[name], "padirec_loss",
+                                                              "anchor_weight") if loss_tuned else (None, pd.DataFrame()))
+    for (name, replicate), (*_, tuned) in zip(every, first):
+        replicate.loss_tuned = tuned.get(anchors[name])
 
     units = [(replicate, weights, chosen[name], cfg, test, _density_generators(name, replicate.seed, cfg, study, out,
-                                                                                device), loaded[name][1])
+                                                                                device), loaded[name][1], study)
              for name, replicate in every]
     with_mmr = METHODS["mmr"].supports(tuple(study.objectives))
     mmr_units = [(replicates[name][0].model, weights, test, cfg.evaluate.mmr_pool, True) for name in names] \
@@ -144,14 +160,14 @@ def evaluate_backbones(cfg: Config, study: StudyConfig, out: Paths, dataset: Dat
         density[name].append(density_frame)
     return {name: BackboneEvaluation(
         pd.concat(rows[name], ignore_index=True).assign(backbone=name), guidance[name].assign(backbone=name),
-        chosen[name], tables[name], pd.concat(density[name], ignore_index=True).assign(backbone=name),
+        chosen[name], tables[name], anchors[name], anchor_tables[name],
+        pd.concat(density[name], ignore_index=True).assign(backbone=name),
         pd.DataFrame([{"seed": r.seed, **r.seconds} for r in replicates[name]]).assign(backbone=name),
         replicates[name], unseen[name]) for name in names}
 
 
 def _density_generators(name: str, seed: int, cfg: Config, study: StudyConfig, out: Paths,
-                        device: torch.device | str) -> dict[tuple, Generator]:
-    """The ablation generators of one replicate, keyed by their training grid (a tuple of requirement tuples)."""
-    return {tuple(tuple(w) for w in grid): Generator.load(out.generator(name, seed, len(grid)), cfg.diffusion,
-                                                          device=device, backbone=name, objectives=study.objectives)
-            for grid in study.ablation_grids}
+                        device: torch.device | str) -> dict[str, Generator]:
+    """The ablation generators of one replicate, keyed by their training grid's label (`ablation_grids`)."""
+    return {grid: Generator.load(out.generator(name, seed, grid), cfg.diffusion, device=device, backbone=name,
+                                 objectives=study.objectives) for grid in ablation_grids(study)}

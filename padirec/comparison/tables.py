@@ -12,6 +12,7 @@ from padirec.evaluation.control import requirement_means
 from padirec.methods.registry import TABLE_ORDER, label
 from padirec.objectives import requirements
 from padirec.objectives.registry import metrics_of
+from padirec.pipeline.sections import GRID_KINDS
 
 
 def main_table(summaries: pd.DataFrame) -> pd.DataFrame:
@@ -121,40 +122,74 @@ def near_end_table(main: pd.DataFrame, target: float = 1.5) -> pd.DataFrame:
 
 def density_summary(density: pd.DataFrame, rows: pd.DataFrame, unseen: list,
                     hv_reference: tuple[float, ...], regions: dict[str, list] | None = None) -> pd.DataFrame:
-    """Per (backbone, method, training-grid size, seed): gap to Retrain (mean over seeds of `rows`) at the
-    unseen requirements (and per region of `regions`), hypervolume and monotonicity violations, on the
-    100-candidate protocol."""
-    summaries = seed_summaries(density, unseen, hv_reference, reference_rows=rows, by=("grid_size",), regions=regions)
+    """Per (backbone, method, training grid, seed): gap to Retrain (mean over seeds of `rows`) at the unseen
+    requirements (and per region of `regions`), hypervolume and monotonicity violations, on the 100-candidate
+    protocol; grids in order of size."""
+    summaries = seed_summaries(density, unseen, hv_reference, reference_rows=rows, by=("grid_size", "grid"),
+                               regions=regions)
     gaps = ["rel_gap_unseen", *[f"rel_gap_{region}" for region in (regions or {})]]
-    return summaries[["backbone", "method", "grid_size", "seed", *gaps, "hv", "monotonicity_violations"]]
+    summaries = summaries.sort_values(["backbone", "method", "grid_size", "grid", "seed"], kind="stable")
+    return summaries[["backbone", "method", "grid", "grid_size", "seed", *gaps, "hv", "monotonicity_violations"]
+                     ].reset_index(drop=True)
 
 
 def gap_by_grid(density: pd.DataFrame) -> pd.DataFrame:
-    """`density_summary` as mean gaps (95% CIs over seeds) per backbone, method and training grid size, for
-    every gap column it holds (all unseen requirements, near the ends, in the middle)."""
-    gaps = [column for column in density.columns if column.startswith("rel_gap_")]
-    grouped = density.groupby(["backbone", "method", "grid_size"])
+    """`density_summary` as mean gaps and hypervolume (95% CIs over seeds) per backbone, method and training grid,
+    for every gap column it holds (all unseen requirements, near the ends, in the middle)."""
+    gaps = [column for column in density.columns if column.startswith("rel_gap_")] + (["hv"] if "hv" in density else [])
+    grouped = density.groupby(["backbone", "method", "grid_size", "grid"])
     table = grouped[gaps].mean()
     for gap in gaps:
         table.insert(table.columns.get_loc(gap) + 1, f"{gap}_ci95", grouped[gap].agg(lambda v: confidence_interval(v)[1]))
-    return table
+    return table.droplevel("grid_size")
+
+
+BEFORE_AFTER_METHODS = ("padirec", "padirec_loss", "interpolate", "nearest", "hypernetwork", "retrain")
+
+
+def before_after(density: pd.DataFrame, summaries: pd.DataFrame, main_grid: str) -> pd.DataFrame:
+    """Per method and training grid: the gaps to Retrain (all unseen requirements, near the ends or edges, in the
+    middle) and HV as a share of Retrain's, per backbone (means over seeds, 100 candidates). PaDiRec, Interpolate
+    and Nearest come from every grid of the density ablation; the methods that use no grid of their own come
+    from the main table under `main_grid` (PaDiRec + loss tuning starts from that grid's generator; the
+    Hypernetwork and Retrain use none)."""
+    columns = {"rel_gap_unseen": "gap", "rel_gap_near_ends": "gap, near", "rel_gap_middle": "gap, middle",
+               "hv": "HV / Retrain's"}
+    present = [c for c in columns if c in density and c in summaries]
+    grid_free = summaries[summaries["method"].isin(set(BEFORE_AFTER_METHODS) - set(density["method"]))]
+    frame = pd.concat([density.assign(order=density["grid_size"]),
+                       grid_free.assign(grid=main_grid, order=float("inf"))], ignore_index=True)
+    frame = frame[frame["method"].isin(BEFORE_AFTER_METHODS)]
+    table = frame.groupby(["backbone", "method", "grid"])[present].mean()
+    retrain_hv = summaries[summaries["method"] == "retrain"].groupby("backbone")["hv"].mean()
+    table["hv"] = table["hv"] / table.index.get_level_values("backbone").map(retrain_hv)
+    table = table.rename(columns=columns).unstack("backbone")
+    table.columns = [f"{name}, {BACKBONE_NAMES.get(backbone, backbone)}" for name, backbone in table.columns]
+    methods = {method: index for index, method in enumerate(BEFORE_AFTER_METHODS)}
+    return table.sort_index(key=lambda index: index.map(methods) if index.name == "method" else index.map(grid_order))
+
+
+def grid_order(grid: str) -> int:
+    """A training grid label's place in tables: by size, then listed, adaptive, random."""
+    size, kind = grid.split()
+    return int(size) * len(GRID_KINDS) + GRID_KINDS.index(kind)
 
 
 def density_table(summary: pd.DataFrame, metric: str = "rel_gap_unseen") -> pd.DataFrame:
-    """`density_summary` per training-grid size: mean and sd over seeds per method and backbone, and the p of
-    PaDiRec against each other method at that size (the blocked test of `padirec.comparison.verdicts`, not adjusted;
-    the verdicts table holds the adjusted ones)."""
+    """`density_summary` per training grid: mean and sd over seeds per method and backbone, and the p of PaDiRec
+    against each other method on that grid (the blocked test of `padirec.comparison.verdicts`, not adjusted; the
+    verdicts table holds the adjusted ones)."""
     records = []
-    for size, frame in summary.groupby("grid_size"):
+    for (_, grid), frame in summary.groupby(["grid_size", "grid"]):
         spread = frame.groupby("method")[metric].agg(["mean", "std"])
-        record = {"grid_size": size}
+        record = {"grid": grid}
         for method, (mean, sd) in spread.iterrows():
             record.update({f"{method}_mean": mean, f"{method}_sd": sd})
         for other in [m for m in TABLE_ORDER if m in spread.index and m != "padirec"]:
             record[f"p_padirec_vs_{other}"] = blocked_contrast(differences(frame, Comparison(other, metric))).p
         record["pairs"] = len(frame[["backbone", "seed"]].drop_duplicates())
         records.append(record)
-    return pd.DataFrame(records).set_index("grid_size")
+    return pd.DataFrame(records).set_index("grid")
 
 
 def diversity_control(rows: pd.DataFrame) -> pd.DataFrame:

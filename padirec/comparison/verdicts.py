@@ -52,7 +52,9 @@ def confidence_interval(values, level: float = 1 - ALPHA) -> tuple[float, float]
 
 
 def comparison_name(comparison: Comparison) -> str:
-    where = f", {comparison.grid_size} training requirements" if comparison.grid_size is not None else ""
+    where = f", {comparison.grid} training grid" if comparison.grid is not None else ""
+    if comparison.other_grid is not None and comparison.other_grid != comparison.grid:
+        where = f", {comparison.grid} against {comparison.other_grid} training grid"
     return (f"{label(comparison.method)} - {label(comparison.other)}, "
             f"{METRIC_NAMES.get(comparison.metric, comparison.metric)}{where}")
 
@@ -72,13 +74,19 @@ class Blocked:
 
 
 def differences(summaries: pd.DataFrame, comparison: Comparison) -> pd.DataFrame:
-    """(backbone, seed, difference) of `comparison.method` minus `comparison.other` on its metric."""
-    frame = summaries if comparison.grid_size is None else summaries[summaries["grid_size"] == comparison.grid_size]
-    wide = frame.pivot_table(index=["backbone", "seed"], columns="method", values=comparison.metric)
-    if comparison.method not in wide or comparison.other not in wide:
+    """(backbone, seed, difference) of `comparison.method` minus `comparison.other` on its metric (each on its
+    training grid, for a grid-density comparison)."""
+    def values(method: str, grid: str | None) -> pd.Series:
+        frame = summaries if grid is None else summaries[summaries["grid"] == grid]
+        frame = frame[frame["method"] == method]
+        return frame.groupby(["backbone", "seed"])[comparison.metric].mean() if len(frame) else pd.Series(dtype=float)
+
+    first = values(comparison.method, comparison.grid)
+    second = values(comparison.other, comparison.other_grid or comparison.grid)
+    if first.empty or second.empty:
         return pd.DataFrame(columns=["backbone", "seed", "difference"])
-    wide = wide[[comparison.method, comparison.other]].dropna()
-    return (wide[comparison.method] - wide[comparison.other]).rename("difference").reset_index()
+    wide = pd.concat([first.rename("method"), second.rename("other")], axis=1).dropna()
+    return (wide["method"] - wide["other"]).rename("difference").reset_index()
 
 
 def blocked_contrast(frame: pd.DataFrame) -> Blocked:
@@ -173,7 +181,7 @@ def assess(summaries: pd.DataFrame, comparisons: list[Comparison], family: str,
     (Holm for the primary family, Benjamini-Hochberg for the secondary), the verdict and the seeds needed."""
     records = []
     for comparison in comparisons:
-        source = density if comparison.grid_size is not None else summaries
+        source = density if comparison.grid is not None else summaries
         found = differences(source, comparison)
         blocked = blocked_contrast(found)
         margin = margin_of(summaries, comparison)
@@ -184,7 +192,8 @@ def assess(summaries: pd.DataFrame, comparisons: list[Comparison], family: str,
         else:
             p = blocked.p
         record = {"family": family, "comparison": comparison_name(comparison), "method": comparison.method,
-                  "other": comparison.other, "metric": comparison.metric, "grid_size": comparison.grid_size,
+                  "other": comparison.other, "metric": comparison.metric, "grid": comparison.grid,
+                  "other_grid": comparison.other_grid,
                   "test": comparison.test, "margin": margin, "effect": blocked.effect,
                   "ci95_low": blocked.ci95[0], "ci95_high": blocked.ci95[1],
                   "ci90_low": blocked.ci90[0], "ci90_high": blocked.ci90[1], "sd_within": blocked.sd,
@@ -235,14 +244,20 @@ def secondary_comparisons(summaries: pd.DataFrame, primary: list[Comparison],
     """PaDiRec against every other method on each verdict metric the summaries hold, and against Interpolate and
     Nearest at each grid-density size; the primary ones left out."""
     present = set(summaries["method"])
-    declared = {(c.method, c.other, c.metric, c.grid_size) for c in primary}
+    declared = {(c.method, c.other, c.metric, c.grid, c.other_grid) for c in primary}
     found = [Comparison(other, metric, method=method)
              for metric in LOWER_IS_BETTER if metric in summaries and summaries[metric].notna().any()
              for other in TABLE_ORDER if other != method and other in present]
     if density is not None and len(density):
-        found += [Comparison(other, "rel_gap_unseen", method=method, grid_size=int(size))
-                  for size in sorted(density["grid_size"].unique()) for other in SECONDARY_OTHERS]
-    return [c for c in found if (c.method, c.other, c.metric, c.grid_size) not in declared]
+        grids = list(density[["grid_size", "grid"]].drop_duplicates().sort_values(["grid_size", "grid"])["grid"])
+        found += [Comparison(other, "rel_gap_unseen", method=method, grid=grid)
+                  for grid in grids for other in SECONDARY_OTHERS]
+        # Before and after: each method on the adaptive grid against itself on every other training grid.
+        adaptive = [grid for grid in grids if grid.endswith(" adaptive")]
+        found += [Comparison(same, metric, method=same, grid=adaptive[0], other_grid=grid)
+                  for same in (method, *SECONDARY_OTHERS) for grid in grids if adaptive and grid != adaptive[0]
+                  for metric in LOWER_IS_BETTER if metric in density and density[metric].notna().any()]
+    return [c for c in found if (c.method, c.other, c.metric, c.grid, c.other_grid) not in declared]
 
 
 def distinct(summaries: pd.DataFrame, comparisons: list[Comparison], density: pd.DataFrame | None = None,
@@ -252,7 +267,7 @@ def distinct(summaries: pd.DataFrame, comparisons: list[Comparison], density: pd
     ablation at the training grid's own size, which is the main comparison again)."""
     seen, kept = [], []
     def vector(comparison):
-        found = differences(density if comparison.grid_size is not None else summaries, comparison)
+        found = differences(density if comparison.grid is not None else summaries, comparison)
         return comparison.metric, found.sort_values(["backbone", "seed"])["difference"].to_numpy(dtype=float)
 
     for comparison in keep:
@@ -302,7 +317,9 @@ def sentence(row: pd.Series, backbones: list[str]) -> str:
     """One comparison in words, from a row of `assess`."""
     method, other = label(row["method"]), label(row["other"])
     metric = METRIC_NAMES.get(row["metric"], row["metric"])
-    where = f" with {int(row['grid_size'])} training requirements" if pd.notna(row.get("grid_size")) else ""
+    where = f" on the {row['grid']} training grid" if isinstance(row.get("grid"), str) else ""
+    if isinstance(row.get("other_grid"), str) and row["other_grid"] != row.get("grid"):  # one method, two grids
+        method, other, where = f"{method} on the {row['grid']} grid", f"{other} on the {row['other_grid']} grid", ""
     adjusted = "Holm" if row["family"] == "primary" else "BH"
     each = "; ".join(f"{BACKBONE_NAMES.get(name, name)} {_number(row[f'{name}_effect'])} {_interval(row[f'{name}_ci95_low'], row[f'{name}_ci95_high'])}"
                      for name in backbones if f"{name}_effect" in row)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 from torch import Tensor
 
+from padirec.objectives import requirements
+
 
 def _sorted_grid(grid_weights: np.ndarray, adapters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     grid_weights, adapters = np.asarray(grid_weights, dtype=np.float64), np.asarray(adapters)
@@ -59,14 +61,15 @@ def interpolated_adapters(grid_weights: np.ndarray, adapters: np.ndarray, weight
 
 def simplex_interpolated_adapters(grid_weights: np.ndarray, adapters: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Barycentric interpolation within the Delaunay simplex (scipy.spatial) of the grid requirements that holds
-    each requested one, in the first K - 1 weight coordinates (the last is 1 minus their sum) -> [N, P].
-    A requirement outside the grid's hull gets the nearest grid requirement's adapter."""
+    each requested one, triangulated on the simplex's own plane (`requirements.plane_coordinates`, where a lattice's
+    triangles are equilateral and only neighbours are joined; the adaptive grid splits the edges of the same
+    triangulation) -> [N, P]. A requirement outside the grid's hull gets the nearest grid requirement's adapter."""
     from scipy.spatial import Delaunay
 
     grid_weights, adapters = np.asarray(grid_weights, dtype=np.float64), np.asarray(adapters)
     weights = np.asarray(weights, dtype=np.float64)
-    triangulation = Delaunay(grid_weights[:, :-1])
-    points = weights[:, :-1]
+    triangulation = Delaunay(requirements.plane_coordinates(grid_weights))
+    points = requirements.plane_coordinates(weights)
     simplices = triangulation.find_simplex(points, tol=1e-9)
     result = nearest_adapters(grid_weights, adapters, weights).astype(np.float64)
     for index in np.flatnonzero(simplices >= 0):

@@ -38,6 +38,7 @@ class Materials(Protocol):
     tuning: TuningSet  # the frozen model and its cached training states
     objectives: tuple[str, ...]
     retrain_adapters: np.ndarray | None  # Retrain's adapters at the requested requirements, tuned first
+    loss_tuned: Generator | None  # PaDiRec + loss tuning's generator, tuned (and its anchor weight chosen) first
     generated: dict  # the sampled methods' adapters so far: PaDiRec's feed Nearest + noise and PaDiRec's mean
 
 
@@ -107,6 +108,16 @@ def _generated(guidance_of: Callable[[Request], float]):
     return obtain
 
 
+LOSS_TUNED_GUIDANCE = 1.0  # the task loss trains the conditional branch only, so the tuned generator samples without CFG
+
+
+def _loss_tuned(replicate: Materials, request: Request) -> Obtained:
+    generator, seeds = replicate.loss_tuned, _sampling_seeds(replicate, request.samples)
+    seconds = requirement_seconds(lambda w: generator.generate(w, guidance=LOSS_TUNED_GUIDANCE, seed=replicate.seed),
+                                  request.weights)
+    return Obtained(generate(generator, request.weights, LOSS_TUNED_GUIDANCE, seeds), seconds)
+
+
 def _padirec_mean(replicate: Materials, request: Request) -> Obtained:
     seconds = requirement_seconds(lambda w: generate(replicate.generator, w, request.guidance,
                                                      _sampling_seeds(replicate, request.samples)).mean(0),
@@ -153,6 +164,9 @@ _REGISTERED = (
            same_as=lambda request: "padirec" if request.guidance == 1.0 else None, colour="#fdae6b"),
     Method("padirec_mean", "PaDiRec, mean of its samples", "the mean of PaDiRec's samples in parameter space",
            _padirec_mean, needs=("padirec",), colour="#a63603"),
+    Method("padirec_loss", "PaDiRec + loss tuning", "the generator fine-tuned on the weighted training loss of the "
+           "adapters it samples (DRaFT), anchored by its diffusion loss with a weight chosen on the validation split",
+           _loss_tuned, sampled=True, colour="#8c564b"),
     Method("nearest_noise", "Nearest + noise", "nearest plus Gaussian noise of the spread PaDiRec's samples show",
            _nearest_noise, needs=("padirec",), colour="#9e9ac8"),
     Method("nearest", "Nearest", "the training adapter of the nearest grid requirement (memorisation)",
@@ -169,7 +183,7 @@ _REGISTERED = (
            supports=lambda objectives: tuple(objectives) == mmr.OBJECTIVES, colour="#b8a000"),
 )
 METHODS: dict[str, Method] = {method.name: method for method in _REGISTERED}
-TABLE_ORDER = ("padirec", "padirec_noguidance", "padirec_mean", "retrain", "nearest", "nearest_noise", "interpolate",
+TABLE_ORDER = ("padirec", "padirec_noguidance", "padirec_mean", "padirec_loss", "retrain", "nearest", "nearest_noise", "interpolate",
                "soup", "hypernetwork", "mmr")
 assert set(TABLE_ORDER) == set(METHODS), "every registered method has its place in the tables"
 assert all(list(METHODS).index(need) < list(METHODS).index(name) for name, method in METHODS.items()

@@ -80,6 +80,19 @@ def regions(grid, unseen_keys: list[tuple[float, ...]]) -> dict[str, list[tuple[
     return {"near_ends": near, "middle": [w for w in unseen_keys if w not in near]}
 
 
+def plane_coordinates(weights: np.ndarray) -> np.ndarray:
+    """[R, K - 1] coordinates of requirements [R, K] in an orthonormal (Helmert) basis of the simplex's plane: an
+    isometry, so the lattice's triangles stay equilateral and Delaunay joins only lattice neighbours (in the first
+    K - 1 weights the lattice's squares are cocircular and either diagonal may be drawn)."""
+    weights = np.asarray(weights, dtype=np.float64)
+    k = weights.shape[1]
+    basis = np.zeros((k - 1, k))
+    for row in range(1, k):
+        basis[row - 1, :row], basis[row - 1, row] = 1.0, -row
+        basis[row - 1] /= np.sqrt(row * (row + 1))
+    return weights @ basis.T
+
+
 def lattice(objectives: int, divisions: int) -> np.ndarray:
     """Every requirement of the simplex lattice of step 1 / divisions (K = objectives weights each)."""
     points = [combo for combo in itertools.product(range(divisions + 1), repeat=objectives) if sum(combo) == divisions]

@@ -124,6 +124,9 @@ def load_backbone(path: Path, name: str | None = None,
     return model.to(device), {key: payload[key] for key in ("name", "n_items", "settings", "extra")}
 
 
+TRAINING_SOURCES = ("grid", "adaptive")  # the requirements the main generator trains on
+
+
 @dataclass
 class AdapterSweep:
     """Adapter checkpoints of one backbone: [seeds, requirements, kept epochs, parameters]."""
@@ -135,7 +138,8 @@ class AdapterSweep:
     kept_epochs: np.ndarray  # [keep]
     checkpoints: np.ndarray  # [S, R, keep, P] float32
     # [R] where each requirement came from: "grid" (the study's training grid), "adaptive" (placed by the
-    # sweep; also a training requirement) or "ablation" (tuned only for an ablation grid's generator)
+    # sweep; also a training requirement), "ablation" (tuned only for an ablation grid's generator) or "random"
+    # (drawn for the random control's generator only)
     sources: np.ndarray | None = None
 
     def __post_init__(self):
@@ -188,7 +192,7 @@ class AdapterSweep:
             raise ValueError(f"seed {seed} is not in this sweep (seeds {self.seeds.tolist()}); "
                              "use one of the study's seeds or re-run the 'sweep' stage.")
         if requirements is None:
-            keep = self.sources != "ablation"
+            keep = np.isin(self.sources, TRAINING_SOURCES)
         else:
             tuned = keys(self.weights)  # one rounding rule for every requirement (padirec.objectives.requirements)
             wanted = set(keys(requirements))
@@ -202,8 +206,12 @@ class AdapterSweep:
 
     @property
     def training_weights(self) -> np.ndarray:
-        """[R', K] the requirements the main generator trains on (grid and adaptive, not ablation-only)."""
-        return self.weights[self.sources != "ablation"]
+        """[R', K] the requirements the main generator trains on (grid and adaptive, not ablation or control)."""
+        return self.weights[np.isin(self.sources, TRAINING_SOURCES)]
+
+    def control_weights(self) -> np.ndarray:
+        """[R'', K] the random control's training requirements: the grid and the random draws."""
+        return self.weights[np.isin(self.sources, ("grid", "random"))]
 
     def last_adapters(self, seed: int) -> np.ndarray:
         """[R', P]: each training requirement's adapter from the last kept epoch of `seed`."""

@@ -83,7 +83,11 @@ class Paths:
     def sweep(self, name: str) -> Path:
         return self._study_data("sweep") / f"{name}.npz"
 
-    def generator(self, name: str, seed: int, grid_size: int | None = None) -> Path:
-        """The generator trained on one seed's sweep adapters; grid_size names a density-ablation grid."""
-        stem = f"seed{seed}" if grid_size is None else f"grid{grid_size}_seed{seed}"
-        return self._study_data("generator") / name / f"{stem}.pt"
+    def generator(self, name: str, seed: int, grid: str | None = None) -> Path:
+        """The generator trained on one seed's sweep adapters; `grid` names an ablation's training grid
+        ('15 listed': grid15_seed0.pt, '21 random': random21_seed0.pt)."""
+        if grid is None:
+            return self._study_data("generator") / name / f"seed{seed}.pt"
+        size, kind = grid.split()
+        stem = f"grid{size}" if kind == "listed" else f"{kind}{size}"
+        return self._study_data("generator") / name / f"{stem}_seed{seed}.pt"

@@ -154,6 +154,7 @@ class DiffusionConfig:
     lr: float = 3e-3
     ema_decay: float = 0.999
     normalisation: str = "per_coordinate"  # or global (one data-set-wide scale, as the authors)
+    condition: str = "raw"  # how w enters the denoiser: raw, sqrt ((w, sqrt w)) or fourier (random Fourier features)
     sampler: str = "ddim"  # ddim (deterministic, sample_steps steps) or ddpm (all steps)
     sample_steps: int = 50
     guidance: float = 2.0  # default guidance scale s: pred_uncond + s * (pred_cond - pred_uncond)
@@ -164,6 +165,7 @@ class DiffusionConfig:
 
 
     def problems(self, key: str) -> list[str]:
+        from padirec.models.diffusion.denoiser import CONDITIONS
         from padirec.models.diffusion.schedule import PREDICTIONS, SCHEDULE_KINDS
         from padirec.models.diffusion.schedulers import SAMPLERS
         from padirec.training.generators import NORMALISATIONS
@@ -172,7 +174,7 @@ class DiffusionConfig:
                           "sample_steps", "samples_per_requirement", "stack") + _positive_float(self, key, "lr", "beta_start", "beta_end") \
             + _seed_problems(self, key)
         for name, allowed in (("schedule", SCHEDULE_KINDS), ("prediction", PREDICTIONS), ("sampler", SAMPLERS),
-                              ("normalisation", NORMALISATIONS)):
+                              ("normalisation", NORMALISATIONS), ("condition", CONDITIONS)):
             if getattr(self, name) not in allowed:
                 found.append(f"{key}.{name} = {getattr(self, name)!r}: use {' or '.join(map(repr, allowed))}.")
         if not 0 <= self.cond_drop_prob < 1:
@@ -206,9 +208,31 @@ class HypernetworkConfig:
 
 
 @dataclass(frozen=True)
+class LossTuningConfig:
+    """PaDiRec + loss tuning (DRaFT, arXiv 2309.17400): the trained generator fine-tuned by back-propagating the
+    weighted training loss of the adapters it samples (deterministic DDIM), with the diffusion loss on the sweep's
+    checkpoints as an anchor of weight lambda, chosen on the validation split among `anchor_weights`."""
+
+    epochs: int = 2  # passes over the sweep's training batches
+    requirements_per_batch: int = 8  # requirements drawn uniformly on the simplex (Dirichlet(1)) for every batch
+    lr: float = 0.0003
+    grad_steps: int = 5  # DRaFT-K: back-propagate through the last K sampling steps (all of them at K = sample_steps)
+    anchor_weights: list[float] = field(default_factory=lambda: [0.0, 0.1, 1.0])  # lambda candidates; 0: no anchor
+
+    def problems(self, key: str) -> list[str]:
+        found = _positive(self, key, "epochs", "requirements_per_batch", "grad_steps") + _positive_float(self, key, "lr")
+        if not self.anchor_weights or any(not w >= 0 for w in self.anchor_weights) \
+                or len(set(self.anchor_weights)) != len(self.anchor_weights):
+            found.append(f"{key}.anchor_weights = {self.anchor_weights}: give one or more distinct weights >= 0 "
+                         "(0 fine-tunes on the losses alone), e.g. [0.0, 0.1, 1.0].")
+        return found
+
+
+@dataclass(frozen=True)
 class EvaluateConfig:
     mmr_pool: int = 100  # MMR re-ranks this many of the backbone's best-scored candidates
     hypernetwork: HypernetworkConfig = field(default_factory=HypernetworkConfig)
+    loss_tuning: LossTuningConfig = field(default_factory=LossTuningConfig)
 
     def problems(self, key: str) -> list[str]:
         return _positive(self, key, "mmr_pool")
@@ -238,6 +262,16 @@ VERDICT_TESTS = ("difference", "equivalence", "noninferiority")
 MAX_PRIMARY = 8  # a primary family larger than this spends its power on Holm's correction
 
 
+GRID_KINDS = ("listed", "adaptive", "random")  # how a training grid was made: as listed, + adaptive or + random points
+
+
+def grid_label(size: int, kind: str) -> str:
+    """How tables, figures and params name a training grid: its size and how it was made, e.g. '21 adaptive'."""
+    if kind not in GRID_KINDS:
+        raise ValueError(f"unknown kind of training grid {kind!r}; known: {', '.join(GRID_KINDS)}")
+    return f"{size} {kind}"
+
+
 @dataclass(frozen=True)
 class Comparison:
     """A declared comparison (params.yaml `studies.<name>.primary`): `method` against `other` on `metric`, a
@@ -245,7 +279,7 @@ class Comparison:
     the margin or more); the margin is `margin` times `margin_of`'s mean on the metric (default: `other`'s), e.g.
     0.01 of Retrain's HV or 0.25 of Retrain's own seed-to-seed gap."""
 
-    OPTIONAL: ClassVar[tuple[str, ...]] = ("test", "margin", "margin_of", "method", "grid_size")
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("test", "margin", "margin_of", "method", "grid", "other_grid")
 
     other: str = ""
     metric: str = ""
@@ -253,7 +287,8 @@ class Comparison:
     margin: float = 0.0
     margin_of: str = ""
     method: str = "padirec"
-    grid_size: int | None = None  # a grid-density comparison: the generator trained on this many requirements
+    grid: str | None = None  # a grid-density comparison: the generators of this training grid (StudyConfig.grid_labels)
+    other_grid: str | None = None  # `other` on another training grid (default `grid`), e.g. adaptive against listed
 
     def problems(self, key: str) -> list[str]:
         from padirec.methods.registry import METHODS
@@ -268,7 +303,9 @@ class Comparison:
         elif self.test != "difference" and not self.margin > 0:
             found.append(f"{key}.margin = {self.margin}: an {self.test} test needs a positive margin (a fraction of "
                          f"{self.margin_of or self.other or 'the other method'}'s mean, e.g. 0.01).")
-        if self.method == self.other:
+        if self.other_grid is not None and self.grid is None:
+            found.append(f"{key}.other_grid = '{self.other_grid}': give `grid` too (the method's training grid).")
+        if self.method == self.other and (self.other_grid or self.grid) == self.grid:
             found.append(f"{key}: method and other are both '{self.method}'; compare two different methods.")
         return found
 
@@ -280,7 +317,8 @@ class StudyConfig:
     objectives: list[str] = field(default_factory=lambda: list(OBJECTIVES))
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # replicates of everything after the backbone
     grid: list[list[float]] = field(default_factory=lambda: [[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]])  # training grid
-    adaptive_budget: int = 0  # extra training requirements the sweep places itself (two objectives only)
+    adaptive_budget: int = 0  # extra training requirements the sweep places itself (padirec.training.placement)
+    random_control: bool = False  # also train a generator on the grid plus adaptive_budget random requirements
     eval_grid: list[list[float]] = field(default_factory=lambda: [[0.0, 1.0], [0.25, 0.75], [1.0, 0.0]])
     ablation_grids: list[list[list[float]]] = field(default_factory=list)  # grid-density ablation generators
     # Hypervolume reference points: one value per objective's metric, worse than any method reaches.
@@ -288,6 +326,20 @@ class StudyConfig:
     hv_reference_full: list[float] = field(default_factory=lambda: [0.0, 0.4])
     # The declared primary comparisons of the verdicts (Holm over them); everything else is secondary.
     primary: list[Comparison] = field(default_factory=list)
+
+    @property
+    def main_grid(self) -> str:
+        """The label of the main generator's training grid: the grid and its adaptive requirements."""
+        return grid_label(len(self.grid) + self.adaptive_budget, "adaptive" if self.adaptive_budget else "listed")
+
+    def grid_labels(self) -> list[str]:
+        """The names of the training grids the grid-density ablation compares, by size: each ablation grid
+        ("N listed"), the random control ("N random") and the main generator's ("N adaptive", or "N listed")."""
+        main = len(self.grid) + self.adaptive_budget
+        labels = [grid_label(len(grid), "listed") for grid in self.ablation_grids]
+        labels += [grid_label(main, "random")] if self.random_control and self.adaptive_budget else []
+        labels.append(self.main_grid)
+        return sorted(labels, key=lambda name: (int(name.split()[0]), name))
 
     @property
     def ablation_only(self) -> list[list[float]]:
@@ -311,18 +363,21 @@ class StudyConfig:
         if self.adaptive_budget < 0:
             found.append(f"{key}.adaptive_budget = {self.adaptive_budget}: give 0 (the grid as listed) or the number "
                          "of extra requirements to place.")
-        elif self.adaptive_budget and k != 2:
-            found.append(f"{key}.adaptive_budget = {self.adaptive_budget}: adaptive placement splits intervals of a "
-                         f"one-dimensional grid, so it needs 2 objectives, not {k}; set it to 0.")
+        elif self.adaptive_budget and len(self.grid) < k:
+            found.append(f"{key}.adaptive_budget = {self.adaptive_budget}: adaptive placement splits the edges of the "
+                         f"grid's triangulation, which needs at least {k} requirements; list more in {key}.grid.")
+        if self.random_control and not self.adaptive_budget:
+            found.append(f"{key}.random_control = true: the control draws as many random requirements as the "
+                         "adaptive grid places, so it needs adaptive_budget > 0; set one or set random_control: false.")
         found += requirements.grid_problems(self.eval_grid, f"{key}.eval_grid", k)
         for index, grid in enumerate(self.ablation_grids):
             found += requirements.grid_problems(grid, f"{key}.ablation_grids[{index}]", k)
             if len(grid) < 2:
                 found.append(f"{key}.ablation_grids[{index}] has {len(grid)} requirement(s): give at least two.")
         sizes = [len(grid) for grid in self.ablation_grids]
-        if len(set(sizes)) != len(sizes) or len(self.grid) + self.adaptive_budget in sizes:
+        if len(set(sizes)) != len(sizes) or not self.adaptive_budget and len(self.grid) in sizes:
             found.append(f"{key}.ablation_grids have sizes {sizes}: each must differ from the others and from the "
-                         f"training grid's {len(self.grid) + self.adaptive_budget} (generators are named by size).")
+                         f"training grid's {len(self.grid)} (listed grids are named by size).")
         for name in ("hv_reference", "hv_reference_full"):
             point = getattr(self, name)
             if len(point) != k or any(not 0 <= v < 1 for v in point):
@@ -331,17 +386,18 @@ class StudyConfig:
         if self.eval_grid and not requirements.unseen(self.eval_grid, self.grid):
             found.append(f"{key}.eval_grid lies entirely on {key}.grid: no requirement is unseen by the generator, so "
                          "generalisation cannot be measured; add requirements between the grid points.")
-        declared = [(c.method, c.other, c.metric, c.grid_size) for c in self.primary]
+        declared = [(c.method, c.other, c.metric, c.grid, c.other_grid) for c in self.primary]
         if len(self.primary) > MAX_PRIMARY:
             found.append(f"{key}.primary has {len(self.primary)} comparisons: declare at most {MAX_PRIMARY} (Holm's "
                          "correction over more leaves little power); the evaluation reports the rest as secondary.")
         if len(set(declared)) != len(declared):
-            found.append(f"{key}.primary lists a comparison twice (the same method, other, metric and grid_size): "
+            found.append(f"{key}.primary lists a comparison twice (the same method, other, metric and grid): "
                          "keep one.")
-        sizes = {len(self.grid) + self.adaptive_budget, *(len(grid) for grid in self.ablation_grids)}
-        found += [f"{key}.primary[{i}].grid_size = {c.grid_size}: no generator of this study trains on that many "
-                  f"requirements; give one of {sorted(sizes)} or leave it out." for i, c in enumerate(self.primary)
-                  if c.grid_size is not None and c.grid_size not in sizes]
+        labels = self.grid_labels()
+        found += [f"{key}.primary[{i}].{role} = '{grid}': no generator of this study trains on that grid; give one "
+                  f"of {', '.join(repr(name) for name in labels)} or leave it out." for i, c in enumerate(self.primary)
+                  for role, grid in (("grid", c.grid), ("other_grid", c.other_grid))
+                  if grid is not None and grid not in labels]
         from padirec.methods.registry import METHODS
 
         found += [f"{key}.primary[{i}].{role} = '{name}': that method does not serve a study of "

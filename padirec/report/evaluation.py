@@ -114,6 +114,12 @@ class EvaluationReport:
         figures.save_figure(figure, self.stage.out.figures / "guidance_ablation.png")
         return self._save(table, "guidance_ablation")
 
+    def loss_tuning(self) -> pd.DataFrame:
+        """PaDiRec + loss tuning's validation gap per anchor weight (0: the losses alone) and the weight chosen."""
+        table = pd.concat({name: r.anchor_table.assign(chosen=r.anchor_table.index == r.anchor_weight)
+                           for name, r in self.results.items() if len(r.anchor_table)}, names=["backbone"])
+        return self._save(table, "loss_tuning_choice")
+
     def main_table(self) -> pd.DataFrame:
         main = self._save(tables.main_table(self.summaries), "main_results")
         self._save(tables.readable_main_table(main), "main_results_ci")
@@ -185,17 +191,21 @@ class EvaluationReport:
     def density(self) -> pd.DataFrame:
         rows = pd.concat([r.density_rows for r in self.results.values()], ignore_index=True)
         density = tables.density_summary(rows, self.rows, self.unseen, tuple(self.study.hv_reference), self.regions)
-        self._save(density.set_index(["backbone", "method", "grid_size", "seed"]), "grid_density")
+        self._save(density.set_index(["backbone", "method", "grid", "seed"]), "grid_density")
         return density
 
     def grid_density(self) -> pd.DataFrame:
-        """The ablation's tests per grid size; its figure only when there are several sizes to compare."""
-        if self.density["grid_size"].nunique() > 1:
+        """The ablation's tests per training grid; its figure only when there are several grids to compare."""
+        if self.density["grid"].nunique() > 1:
             figures.save_figure(figures.density_figure(self.density), self.stage.out.figures / "grid_density.png")
         return self._save(tables.density_table(self.density), "grid_density_tests")
 
     def gap_by_grid(self) -> pd.DataFrame:
         return self._save(tables.gap_by_grid(self.density), "gap_by_grid")
+
+    def before_after(self) -> pd.DataFrame:
+        """Every training grid's gaps and HV beside the methods that use none (`tables.before_after`)."""
+        return self._save(tables.before_after(self.density, self.summaries, self.study.main_grid), "before_after")
 
     @cached_property
     def verdicts(self) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -267,6 +277,8 @@ class EvaluationReport:
         one_off = pd.DataFrame({
             "hypernetwork_training_s": seconds.groupby("backbone")["hypernetwork_training"].mean(),
             "retrain_stacked_s_per_requirement": seconds.groupby("backbone")["retrain_stacked"].mean()})
+        if "loss_tuning_training" in seconds:
+            one_off["loss_tuning_s_per_anchor_weight"] = seconds.groupby("backbone")["loss_tuning_training"].mean()
         efficiency = tables.efficiency_table(seconds)
         figures.save_table(efficiency, timing / "efficiency")
         io.write_text(timing / "headline.md", tables.headline_markdown(

@@ -230,10 +230,11 @@ def pareto_figure(rows: pd.DataFrame, reference: tuple[float, float], prefix: st
 
 
 def density_figure(summary: pd.DataFrame) -> plt.Figure:
-    """Grid-density ablation: gap to Retrain at the unseen requirements and hypervolume against the number of
-    training requirements (mean and sd over seeds), per backbone."""
+    """Grid-density ablation: gap to Retrain at the unseen requirements and hypervolume per training grid (mean and
+    sd over seeds), per backbone; grids in order of size, each named by its size and how it was made."""
     backbones = list(dict.fromkeys(summary["backbone"]))
-    sizes = sorted(summary["grid_size"].unique())
+    grids = list(summary[["grid_size", "grid"]].drop_duplicates().sort_values(["grid_size", "grid"])["grid"])
+    positions = np.arange(len(grids))
     methods = list(dict.fromkeys(summary["method"]))
     palette = method_palette(methods)
     figure, axes = plt.subplots(len(backbones), 2, figsize=(9.0, 3.2 * len(backbones)), squeeze=False)
@@ -243,14 +244,14 @@ def density_figure(summary: pd.DataFrame) -> plt.Figure:
             axis = axes[row, column]
             for method in methods:
                 frame = summary[(summary["backbone"] == name) & (summary["method"] == method)]
-                stats = frame.groupby("grid_size")[metric].agg(["mean", "std"]).reindex(sizes)
-                axis.errorbar(sizes, stats["mean"], yerr=stats["std"], marker="o", capsize=3, color=palette[method],
-                              label=label(method))
-            axis.set_xticks(sizes)
-            axis.set(title=f"{name}: {words}", xlabel="training requirements" if row == len(backbones) - 1 else "",
+                stats = frame.groupby("grid")[metric].agg(["mean", "std"]).reindex(grids)
+                axis.errorbar(positions, stats["mean"], yerr=stats["std"], marker="o", capsize=3,
+                              color=palette[method], label=label(method))
+            axis.set_xticks(positions, grids, rotation=20 if len(grids) > 3 else 0)
+            axis.set(title=f"{name}: {words}", xlabel="training grid" if row == len(backbones) - 1 else "",
                      ylabel=unit)
     axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
-    figure.suptitle("grid density: generators and baselines from fewer training requirements (bars: sd over seeds)")
+    figure.suptitle("training grids: generators and baselines from each grid's adapters (bars: sd over seeds)")
     _despine(figure)
     figure.tight_layout()
     return figure

@@ -82,7 +82,7 @@ def sweep_shows(summary: pd.DataFrame, objectives: list[str]) -> str:
 
 
 def diffusion_shows(training: pd.DataFrame) -> str:
-    full = training[training["grid"] == "full"]
+    full = training[training.index.get_level_values("grid") == "full"]
     return (f"**What this shows.** {len(training)} generators trained (one per backbone and seed on the training "
             f"requirements, plus the ablation grids'); the mean loss of the last 100 steps is "
             f"{training['final_loss'].mean():.3f} (from {training['final_loss'].min():.3f} to "

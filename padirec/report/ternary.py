@@ -83,6 +83,7 @@ def metric_maps_figure(rows: pd.DataFrame, objectives: list[str] | tuple[str, ..
     metrics = list(metrics) if metrics is not None else _objective_metrics(objectives)
     means = requirement_means(rows, objectives, metrics)
     per_method = {method: _method_means(means, method) for method in methods}
+    placed = _placed_points(rows, weights) if "placed" in rows else {}
     figure = plt.figure(figsize=(4.2 * len(metrics), 3.8 * len(methods) + 0.8), layout="constrained")
     for column, metric in enumerate(metrics):
         values = pd.concat([frame[metric] for frame in per_method.values()]).dropna()
@@ -94,11 +95,31 @@ def metric_maps_figure(rows: pd.DataFrame, objectives: list[str] | tuple[str, ..
                                       projection="ternary")
             contour = _ternary_panel(axis, per_method[method], weights, metric, objectives, levels, cmap,
                                      f"{label(method)}: {metric_words(metric)}", method)
+            for kind, points in placed.get(method, {}).items():
+                axis.scatter(*points.T, zorder=4, label=PLACED_WORDS[kind], **PLACED_MARKERS[kind])
             axes.append(axis)
         figure.colorbar(contour, ax=axes, location="bottom", shrink=0.8, aspect=25, ticks=MaxNLocator(5),
                         label=_metric_label(metric, objectives))
+    if placed:
+        handles, names = figure.axes[0].get_legend_handles_labels()
+        figure.legend(handles, names, loc="outside upper right", frameon=False, fontsize=9)
     figure.suptitle("achieved metrics over the requirement simplex (mean over seeds and samples)")
     return figure
+
+
+# The requirements a sweep added to its grid (`placed` column of its rows), marked over the black grid dots.
+PLACED_MARKERS = {"adaptive": {"marker": "*", "s": 120, "color": "#d7301f", "edgecolors": "white", "linewidths": 0.6},
+                  "random": {"marker": "o", "s": 40, "facecolors": "none", "edgecolors": "#ffffff", "linewidths": 1.4}}
+PLACED_WORDS = {"adaptive": "placed by the adaptive grid", "random": "random control"}
+
+
+def _placed_points(rows: pd.DataFrame, weights: list[str]) -> dict[str, dict[str, np.ndarray]]:
+    """Per method (a backbone, on the sweep's maps): the weights [N, 3] of its requirements of each kind of
+    `PLACED_MARKERS`."""
+    found: dict[str, dict[str, np.ndarray]] = {}
+    for (method, kind), frame in rows[rows["placed"].isin(list(PLACED_MARKERS))].groupby(["method", "placed"]):
+        found.setdefault(method, {})[kind] = frame[weights].drop_duplicates().to_numpy(dtype=float)
+    return found
 
 
 def error_maps_figure(rows: pd.DataFrame, objectives: list[str] | tuple[str, ...],

@@ -148,7 +148,7 @@ class Generator:
 
 def build_diffusion(config: DiffusionConfig, n_params: int, cond_dim: int) -> Diffusion:
     denoiser = ParameterDenoiser(n_params, cond_dim, token_size=config.token_size, d_model=config.d_model,
-                                 layers=config.layers, heads=config.heads)
+                                 layers=config.layers, heads=config.heads, condition=config.condition)
     schedule = NoiseSchedule.create(config.steps, config.schedule, config.beta_start, config.beta_end)
     return Diffusion(denoiser, schedule, prediction=config.prediction, cond_drop_prob=config.cond_drop_prob)
 
@@ -239,14 +239,35 @@ def train_generator_stacks(sweeps: list[AdapterSweep], config: DiffusionConfig, 
     return [generator for stack in trained for generator in stack]
 
 
-def generator_jobs(cfg: "Config", study: "StudyConfig", out: "Paths") -> list[tuple[str, int, list[list[float]] | None, AdapterSweep]]:
-    """Every generator the evaluation needs, as (backbone, sweep seed, grid, training subset): per backbone
-    and seed, one on the training requirements (grid None) and one per ablation grid of the study."""
+def ablation_grids(study: "StudyConfig") -> list[str]:
+    """The labels of the study's ablation generators (every training grid but the main one's), by size."""
+    return [name for name in study.grid_labels() if name != study.main_grid]
+
+
+def grid_subset(sweep: AdapterSweep, study: "StudyConfig", seed: int, grid: str | None) -> AdapterSweep:
+    """One seed's checkpoints at the requirements of a training grid: the main generator's (None), an ablation
+    grid's ('N listed') or the random control's ('N random')."""
+    from padirec.pipeline.sections import grid_label
+
+    if grid is None:
+        return sweep.subset(seed)
+    if grid.endswith(" random"):
+        return sweep.subset(seed, sweep.control_weights().tolist())
+    listed = [g for g in study.ablation_grids if grid_label(len(g), "listed") == grid]
+    if not listed:
+        raise ValueError(f"no training grid '{grid}' in this study; known: {', '.join(study.grid_labels())}")
+    return sweep.subset(seed, listed[0])
+
+
+def generator_jobs(cfg: "Config", study: "StudyConfig", out: "Paths") -> list[tuple[str, int, str | None, AdapterSweep]]:
+    """Every generator the evaluation needs, as (backbone, sweep seed, grid label, training subset): per backbone
+    and seed, one on the training requirements (label None) and one per `ablation_grids` label: each ablation
+    grid of the study ('N listed') and, with `random_control`, the grid plus the random requirements ('N random')."""
     jobs = []
     for name in cfg.backbone.names:
         sweep = AdapterSweep.load(out.sweep(name), backbone=name, objectives=study.objectives)
         for seed in study.seeds:
-            jobs += [(name, seed, grid, sweep.subset(seed, grid)) for grid in [None, *study.ablation_grids]]
+            jobs += [(name, seed, grid, grid_subset(sweep, study, seed, grid)) for grid in [None, *ablation_grids(study)]]
     return jobs
 
 
@@ -261,8 +282,8 @@ def train_generators(cfg: "Config", study: "StudyConfig", out: "Paths", progress
     stacked_with = {index: len(group) for group in stack_groups(len(jobs), cfg.diffusion.stack) for index in group}
     made_for = {"eval_grid": study.eval_grid, "density_grids": study.ablation_grids}
     for index, ((name, seed, grid, subset), generator) in enumerate(zip(jobs, trained)):
-        generator.save(out.generator(name, seed, None if grid is None else len(grid)), name, made_for)
-        runs.append({"backbone": name, "seed": seed, "grid": "full" if grid is None else "density",
+        generator.save(out.generator(name, seed, grid), name, made_for)
+        runs.append({"backbone": name, "seed": seed, "grid": "full" if grid is None else grid,
                      "grid_size": len(subset.weights), "training_vectors": int(np.prod(subset.checkpoints.shape[:3])),
                      "stacked_with": stacked_with[index],
                      "train_seconds": round(generator.train_seconds, 1),
@@ -290,11 +311,11 @@ def memorisation(generated: Tensor, sweep: AdapterSweep, weights: np.ndarray, se
 
 
 def training_table(runs: list[dict]) -> "pd.DataFrame":
-    """`train_generators`' records, one row per (backbone, seed, grid size), without the loss histories."""
+    """`train_generators`' records, one row per (backbone, seed, training grid), without the loss histories."""
     import pandas as pd
 
     return pd.DataFrame([{k: v for k, v in run.items() if k != "losses"} for run in runs]).set_index(
-        ["backbone", "seed", "grid_size"])
+        ["backbone", "seed", "grid"])
 
 
 def loss_curves(runs: list[dict], window: int = 50) -> "pd.DataFrame":

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from padirec.pipeline.artifacts import AdapterSweep
+from padirec.pipeline.artifacts import TRAINING_SOURCES, AdapterSweep
 from padirec.pipeline.sections import StudyConfig, SweepConfig
 from padirec.data.dataset import Dataset
 from padirec.evaluation.control import requirement_means, signed_correlations
@@ -16,6 +16,7 @@ from padirec.models.backbones import SequentialRecommender
 from padirec.objectives import requirements
 from padirec.objectives.registry import ObjectiveData, metric_of, metrics_of
 from padirec.training.adapters import SweepRun, TuningSet, evaluate_adapters, tune_adapters
+from padirec.training import placement
 from padirec.pipeline.workers import run_units
 
 
@@ -25,26 +26,9 @@ class SweepResult:
     grid: pd.DataFrame  # one row per (seed, requirement): weights and test metrics of the last checkpoint
     curves: pd.DataFrame  # training losses per epoch, seed and requirement
     timings: dict[str, float]
+    placements: pd.DataFrame  # one row per adaptive requirement: where it went, on which edge, with what score
 
 
-
-
-def steepest_interval(w_acc: np.ndarray, metrics: np.ndarray) -> int:
-    """Index i of the interval [w_acc[i], w_acc[i+1]] (w_acc ascending) where the metrics [R, M] change most:
-    the largest |m[i+1] - m[i]| relative to the metric's mean over the grid, over the M metrics."""
-    if len(w_acc) < 2 or np.any(np.diff(w_acc) <= 0):
-        raise ValueError("steepest_interval needs at least 2 requirements in ascending order of w_acc")
-    change = np.abs(np.diff(metrics, axis=0)) / np.abs(metrics.mean(axis=0))
-    return int(change.max(axis=1).argmax())
-
-
-def placement(low: np.ndarray, high: np.ndarray, avoid: list[float]) -> np.ndarray:
-    """Where a requirement goes between grid points `low` and `high`: the middle, or the first quarter
-    when the middle's w_acc is one of `avoid` (evaluation requirements must stay unseen)."""
-    middle = (low + high) / 2
-    if any(abs(middle[0] - w) < 1e-6 for w in avoid):
-        return (3 * low + high) / 4
-    return middle
 
 
 def run_sweep(name: str, model: SequentialRecommender, dataset: Dataset, config: SweepConfig, study: StudyConfig,
@@ -60,7 +44,7 @@ class _BackboneSweep:
 
     tuning: TuningSet
     weights: np.ndarray  # [R, K]
-    sources: np.ndarray  # [R] grid / ablation / adaptive
+    sources: np.ndarray  # [R] grid / ablation / random / adaptive
     checkpoints: dict  # seed -> [R, keep, P]
     curves: list
     state_seconds: float
@@ -84,12 +68,14 @@ def run_sweeps(models: dict[str, SequentialRecommender], dataset: Dataset, confi
 
     Each (backbone, seed) is one unit of work, run side by side on up to `workers` single-threaded
     processes (padirec.pipeline.workers): the result does not depend on the worker count.
-    The study's `ablation_only` requirements are tuned in the same stack, for the ablation generators only;
+    The study's `ablation_only` requirements, and with `random_control` as many random requirements as the
+    adaptive budget (`control_requirements`), are tuned in the same stack, for the ablation generators only;
     `data` is what objectives beyond accuracy and diversity read (padirec.objectives.registry.objective_data).
     """
     extra = np.asarray(study.ablation_only, dtype=np.float64).reshape(-1, len(study.objectives))
-    weights = np.vstack([np.asarray(study.grid, dtype=np.float64), extra])
-    sources = np.array(["grid"] * len(study.grid) + ["ablation"] * len(extra))
+    control = control_requirements(study)
+    weights = np.vstack([np.asarray(study.grid, dtype=np.float64), extra, control])
+    sources = np.array(["grid"] * len(study.grid) + ["ablation"] * len(extra) + ["random"] * len(control))
     built = {}
     for name, model in models.items():
         started = time.perf_counter()
@@ -106,40 +92,65 @@ def run_sweeps(models: dict[str, SequentialRecommender], dataset: Dataset, confi
     for (name, seed), run in tune({name: weights for name in built}, lambda w: f"{len(w)} requirements").items():
         kept_epochs = run.kept_epochs
         built[name].add(seed, run)
+    placements = {name: pd.DataFrame() for name in built}
     if study.adaptive_budget:
         if valid is None:
             raise ValueError("the study's adaptive_budget needs the validation split: pass valid= to run_sweeps")
-        place_adaptive(built, study, valid, tune)
-    return {name: _finish(name, sweep, config, study, test, kept_epochs) for name, sweep in built.items()}
+        placements = place_adaptive(built, study, valid, tune)
+    return {name: _finish(name, sweep, config, study, test, kept_epochs, placements[name])
+            for name, sweep in built.items()}
 
 
-def place_adaptive(built: dict[str, _BackboneSweep], study: StudyConfig, valid: EvaluationSet, tune) -> None:
-    """The adaptive grid, a two-objective feature (the study refuses it otherwise): `study.adaptive_budget` times,
-    per backbone, one extra requirement at the middle of the interval between neighbouring grid points whose
-    seed-mean validation metrics (each objective's) differ most (relative to the metric's mean), tuned for every
-    seed; the test split plays no part in the placement. A middle whose w_acc is that of an evaluation
-    requirement (which must stay unseen) moves to the interval's first quarter."""
-    avoid = [w[0] for w in study.eval_grid]
+def control_requirements(study: StudyConfig) -> np.ndarray:
+    """[B, K] the random control's requirements (`random_control`): as many as the adaptive budget, uniform on
+    the simplex, none of them an evaluation or grid requirement; none without it."""
+    k = len(study.objectives)
+    if not (study.random_control and study.adaptive_budget):
+        return np.empty((0, k))
+    return placement.random_requirements(study.adaptive_budget, k, np.asarray(study.eval_grid, dtype=np.float64),
+                                         np.asarray(study.grid, dtype=np.float64))
+
+
+def place_adaptive(built: dict[str, _BackboneSweep], study: StudyConfig, valid: EvaluationSet,
+                   tune) -> dict[str, pd.DataFrame]:
+    """The adaptive grid: `study.adaptive_budget` times, per backbone, one extra requirement on the edge of the
+    training grid's triangulation whose two ends' seed-mean validation metrics (every objective's) differ most,
+    relative to the metric's mean (padirec.training.placement), tuned for every seed; the test split plays no
+    part. For two objectives the edges are the intervals between neighbouring grid points. Returns, per
+    backbone, where each requirement went: the round, its weights, the edge's ends and the edge's score."""
+    avoid = np.asarray(study.eval_grid, dtype=np.float64)
+    metric_names = metrics_of(study.objectives)
     valid_states = {name: backbone_states(sweep.tuning.model, valid.history) for name, sweep in built.items()}
-    for _ in range(study.adaptive_budget):
-        middles = {}
+    columns = requirements.columns(study.objectives)
+    records = {name: [] for name in built}
+    for round_ in range(1, study.adaptive_budget + 1):
+        chosen = {}
         for name, sweep in built.items():
-            order = np.argsort(sweep.weights[:, 0], kind="stable")
-            order = order[sweep.sources[order] != "ablation"]
-            metrics = np.mean([[[m[key] for key in metrics_of(study.objectives)] for m in
+            training = np.flatnonzero(np.isin(sweep.sources, TRAINING_SOURCES))
+            metrics = np.mean([[[m[key] for key in metric_names] for m in
                                 evaluate_adapters(sweep.tuning.model, valid_states[name],
-                                                  sweep.checkpoints[seed][order, -1], valid, full_ranking=False)]
+                                                  sweep.checkpoints[seed][training, -1], valid, full_ranking=False)]
                                for seed in study.seeds], axis=0)
-            low = steepest_interval(sweep.weights[order, 0], metrics)
-            middles[name] = placement(sweep.weights[order[low]], sweep.weights[order[low + 1]], avoid)[None]
-        for (name, seed), run in tune(middles, lambda w: f"adaptive requirement w_acc = {w[0, 0]:g}").items():
+            chosen[name] = placement.next_requirement(sweep.weights[training], metrics, avoid)
+            records[name].append({"round": round_, **dict(zip(columns, chosen[name]["weights"])),
+                                  "edge_from": _point(chosen[name]["low"]), "edge_to": _point(chosen[name]["high"]),
+                                  "score": chosen[name]["score"]})
+        points = {name: choice["weights"][None] for name, choice in chosen.items()}
+        label = lambda w: f"adaptive requirement {requirements.key(w[0])}"  # noqa: E731
+        for (name, seed), run in tune(points, label).items():
             built[name].add(seed, run, requirement=len(built[name].weights))
         for name, sweep in built.items():
-            sweep.weights, sweep.sources = np.vstack([sweep.weights, middles[name]]), np.append(sweep.sources, "adaptive")
+            sweep.weights, sweep.sources = np.vstack([sweep.weights, points[name]]), np.append(sweep.sources, "adaptive")
+    return {name: pd.DataFrame(rows).assign(backbone=name) for name, rows in records.items()}
+
+
+def _point(weights: np.ndarray) -> str:
+    """A requirement as tables show it, e.g. (0, 0.25, 0.75)."""
+    return "(" + ", ".join(f"{w:g}" for w in requirements.key(weights)) + ")"
 
 
 def _finish(name: str, built: _BackboneSweep, config: SweepConfig, study: StudyConfig, test: EvaluationSet,
-            kept_epochs: list[int]) -> SweepResult:
+            kept_epochs: list[int], placements: pd.DataFrame) -> SweepResult:
     """Order one backbone's requirements by weight, score every seed's last checkpoints on `test`, time one
     requirement alone."""
     order = np.lexsort(built.weights.T[::-1])  # the saved grid is ordered by w_acc (then the next weights)
@@ -157,11 +168,12 @@ def _finish(name: str, built: _BackboneSweep, config: SweepConfig, study: StudyC
     timings = {"state_cache_seconds": built.state_seconds, "tune_seconds_per_seed": float(np.mean(built.tune_seconds[:len(study.seeds)])),
                "requirements": len(study.grid), "adaptive_requirements": int((sources == "adaptive").sum()),
                "ablation_requirements": int((sources == "ablation").sum()),
+               "random_control_requirements": int((sources == "random").sum()),
                "single_requirement_seconds": single.seconds, "epochs": config.epochs,
                "train_examples": len(built.tuning.targets)}
     sweep = AdapterSweep(name, list(study.objectives), weights, np.asarray(study.seeds), np.asarray(kept_epochs),
                          np.stack([checkpoints[seed] for seed in study.seeds]).astype(np.float32), sources)
-    return SweepResult(sweep, pd.DataFrame(rows), pd.concat(built.curves), timings)
+    return SweepResult(sweep, pd.DataFrame(rows), pd.concat(built.curves), timings, placements)
 
 
 def controllability(grid: pd.DataFrame, objectives: list[str]) -> dict[str, float]:

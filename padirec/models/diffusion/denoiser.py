@@ -77,6 +77,10 @@ class AdaLNBlock(nn.Module):
         return x + gate2[:, None] * self.mlp(h)
 
 
+CONDITIONS = ("raw", "sqrt", "fourier")  # how the requirement vector enters the condition MLP
+FOURIER_FEATURES, FOURIER_SCALE = 16, 1.0  # frequencies ~ N(0, scale^2) per weight; sin and cos of each
+
+
 class ParameterDenoiser(nn.Module):
     """Transformer over tokens of a flat parameter vector, conditioned by adaLN at every layer.
 
@@ -95,10 +99,14 @@ class ParameterDenoiser(nn.Module):
         layers: int = 2,
         heads: int = 4,
         dropout: float = 0.0,
+        condition: str = "raw",
     ):
         super().__init__()
+        if condition not in CONDITIONS:
+            raise ValueError(f"unknown condition embedding {condition!r}; allowed: {', '.join(CONDITIONS)}")
         self.n_params = n_params
         self.cond_dim = cond_dim
+        self.condition = condition
         self.token_size = token_size
         self.d_model = d_model
         self.n_tokens = -(-n_params // token_size)
@@ -108,13 +116,27 @@ class ParameterDenoiser(nn.Module):
         self.time_mlp = nn.Sequential(
             nn.Linear(d_model, d_model), nn.SiLU(), nn.Linear(d_model, d_model)
         )
+        features = {"raw": cond_dim, "sqrt": 2 * cond_dim, "fourier": 2 * FOURIER_FEATURES}[condition]
+        if condition == "fourier":  # fixed random frequencies, drawn apart from the global seed's stream
+            frequencies = torch.randn(cond_dim, FOURIER_FEATURES, generator=torch.Generator().manual_seed(0))
+            self.register_buffer("frequencies", frequencies * FOURIER_SCALE)
         self.cond_mlp = nn.Sequential(
-            nn.Linear(cond_dim, d_model), nn.SiLU(), nn.Linear(d_model, d_model)
+            nn.Linear(features, d_model), nn.SiLU(), nn.Linear(d_model, d_model)
         )
         self.null_cond = nn.Parameter(torch.randn(d_model) * 0.02)
         self.blocks = nn.ModuleList(AdaLNBlock(d_model, heads, dropout) for _ in range(layers))
         self.final_norm = nn.LayerNorm(d_model)
         self.out = nn.Linear(d_model, token_size)
+
+    def condition_features(self, cond: Tensor) -> Tensor:
+        """What the condition MLP reads: the weights w as given ("raw"), (w, sqrt(w)), whose slope is steepest
+        near 0 where the metrics change fastest ("sqrt"), or random Fourier features of w ("fourier")."""
+        if self.condition == "sqrt":
+            return torch.cat([cond, cond.clamp_min(0).sqrt()], dim=-1)
+        if self.condition == "fourier":
+            angles = 2 * math.pi * cond @ self.frequencies
+            return torch.cat([angles.sin(), angles.cos()], dim=-1)
+        return cond
 
     def forward(
         self, x_t: Tensor, t: Tensor, cond: Tensor, cond_mask: Tensor | None = None
@@ -124,7 +146,7 @@ class ParameterDenoiser(nn.Module):
         tokens = F.pad(x_t, (0, pad)).reshape(batch, self.n_tokens, self.token_size)
         h = self.token_embed(tokens) + self.pos_embed
 
-        c = self.cond_mlp(cond.to(h.dtype))
+        c = self.cond_mlp(self.condition_features(cond.to(h.dtype)))
         if cond_mask is not None:
             c = torch.where(cond_mask.to(h.device)[:, None], self.null_cond.expand_as(c), c)
         c = c + self.time_mlp(sinusoidal_embedding(t.to(h.device), self.d_model))

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from padirec.models.diffusion.schedule import PREDICTIONS, NoiseSchedule
-from padirec.models.diffusion.schedulers import SAMPLERS, SCHEDULERS, normal_noise
+from padirec.models.diffusion.schedulers import SAMPLERS, SCHEDULERS, Scheduler, normal_noise
 
 __all__ = ["Diffusion", "EMA"]
 
@@ -100,15 +100,55 @@ class Diffusion(nn.Module):
         The last step lands on acp = 1, i.e. returns the final x0 prediction.
         Call on a model in eval mode (e.g. EMA.model) when the denoiser has dropout.
         """
+        scheduler = self._scheduler(sampler, steps, eta, cond.device)
+        x = normal_noise((cond.shape[0], self.n_params), cond.float(), generator)
+        return self._denoise(scheduler, x, cond, guidance_scale, None, generator)
+
+    def sample_from(
+        self,
+        noise: Tensor,
+        cond: Tensor,
+        guidance_scale: float = 1.0,
+        sampler: str = "ddim",
+        steps: int | None = None,
+        grad_steps: int | None = None,
+        generator: torch.Generator | None = None,
+        eta: float = 0.0,
+    ) -> Tensor:
+        """`sample` from a given x_T `noise` [N, n_params], differentiable through its last `grad_steps`
+        sampling steps (None: all of them; 0: none).
+
+        For DRaFT-K fine-tuning (Clark et al. 2023, arXiv 2309.17400): back-propagating through only the
+        last K steps bounds memory and time; the earlier steps run under no_grad and hand on a detached x.
+        Under an outer no_grad or inference_mode no graph is recorded at all. `generator` draws only the
+        noise of stochastic steps (ddpm, or ddim with eta > 0).
+        """
+        if grad_steps is not None and grad_steps < 0:
+            raise ValueError(f"grad_steps must be None or at least 0, got {grad_steps}")
+        scheduler = self._scheduler(sampler, steps, eta, cond.device)
+        return self._denoise(scheduler, noise, cond, guidance_scale, grad_steps, generator)
+
+    def _scheduler(self, sampler: str, steps: int | None, eta: float, device: torch.device) -> Scheduler:
+        """The sampler's scheduler with its timesteps set; built (and so checked) before any noise is drawn."""
         if sampler not in SCHEDULERS:
             raise ValueError(f"unknown sampler {sampler!r}; allowed: {', '.join(SAMPLERS)}")
         scheduler = SCHEDULERS[sampler](self.schedule, self.prediction, eta=eta)
-        scheduler.set_timesteps(steps, device=cond.device)
-        x = normal_noise((cond.shape[0], self.n_params), cond.float(), generator)
-        for t in scheduler.timesteps.tolist():
-            t_batch = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
-            out = self.guided_output(x, t_batch, cond, guidance_scale)
-            x = scheduler.step(out, t, x, generator=generator)
+        scheduler.set_timesteps(steps, device=device)
+        return scheduler
+
+    def _denoise(self, scheduler: Scheduler, x: Tensor, cond: Tensor, guidance_scale: float, grad_steps: int | None,
+                 generator: torch.Generator | None) -> Tensor:
+        """The loop `sample` and `sample_from` share: one guided model output and scheduler step per timestep.
+        The op order is `sample`'s of old, so its outputs are unchanged bit for bit."""
+        timesteps = scheduler.timesteps.tolist()
+        frozen = 0 if grad_steps is None else max(len(timesteps) - grad_steps, 0)  # steps run without autograd
+        for index, t in enumerate(timesteps):
+            with torch.set_grad_enabled(torch.is_grad_enabled() and index >= frozen):
+                t_batch = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
+                out = self.guided_output(x, t_batch, cond, guidance_scale)
+                x = scheduler.step(out, t, x, generator=generator)
+            if index + 1 == frozen:
+                x = x.detach()
         return x
 
 
