@@ -61,13 +61,13 @@ def test_the_random_control_draws_fresh_points_on_the_simplex_with_a_fixed_seed(
     assert not np.array_equal(drawn, placement.random_requirements(6, 3, avoid, lattice, seed=1))
 
 
-def test_a_budget_needs_enough_grid_points_and_is_not_negative_and_the_control_needs_a_budget():
+def test_a_budget_needs_a_grid_that_spans_the_simplex_and_is_not_negative_and_the_control_needs_a_budget():
     with pytest.raises(config.ConfigError, match="studies.paper.adaptive_budget = -1"):
         config.config_from_dict({"studies": {"paper": {"adaptive_budget": -1}}})
     three = {"objectives": ["acc", "div", "tail"], "grid": [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
              "eval_grid": [[0.5, 0.5, 0.0]], "hv_reference": [0, 0, 0], "hv_reference_full": [0, 0, 0]}
     with pytest.raises(config.ConfigError, match="studies.three.adaptive_budget = 2: adaptive placement splits the "
-                                                 "edges of the grid's triangulation, which needs at least 3"):
+                                                 "edges of the grid's triangulation, and studies.three.grid lies on"):
         config.config_from_dict({"studies": {"three": {**three, "adaptive_budget": 2}}})
     with pytest.raises(config.ConfigError, match="studies.three.random_control = true: the control draws as many"):
         config.config_from_dict({"studies": {"three": {**three, "random_control": True}}})
@@ -149,3 +149,38 @@ def test_a_three_objective_sweep_places_on_the_simplex_and_tunes_the_control_apa
     assert sorted(result.sweep.subset(0, result.sweep.control_weights().tolist()).sources.tolist()) == \
         ["grid"] * 6 + ["random"] * 2
     assert result.timings["random_control_requirements"] == 2
+
+
+def test_a_flat_three_objective_grid_is_refused_before_anything_runs():
+    flat = {"objectives": ["acc", "div", "tail"], "grid": [[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.0, 1.0, 0.0]],
+            "adaptive_budget": 1, "eval_grid": [[0.2, 0.2, 0.6]], "hv_reference": [0, 0, 0], "hv_reference_full": [0, 0, 0]}
+    with pytest.raises(config.ConfigError, match="studies.flat.grid lies on a face of the simplex; add requirements off"):
+        config.config_from_dict({"studies": {"flat": flat}})
+
+
+def _old_rule(w_acc: np.ndarray, metrics: np.ndarray, weights: np.ndarray, avoid: list[float]) -> np.ndarray:
+    """The two-objective rule as it was written before it became a triangulation: the interval of the sorted grid
+    with the largest relative metric change, split in the middle or at its first quarter."""
+    change = np.abs(np.diff(metrics, axis=0)) / np.abs(metrics.mean(axis=0))
+    low = int(change.max(axis=1).argmax())
+    middle = (weights[low] + weights[low + 1]) / 2
+    if any(abs(middle[0] - w) < 1e-6 for w in avoid):
+        return (3 * weights[low] + weights[low + 1]) / 4
+    return middle
+
+
+def test_with_two_objectives_the_triangulation_places_the_old_rules_points_bit_for_bit():
+    rng = np.random.default_rng(0)
+    grid = np.array([[w, 1 - w] for w in (0.0, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 1.0)])
+    avoid = np.array([[w, 1 - w] for w in (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)])
+    for trial in range(300):
+        weights = grid.copy()
+        for _ in range(3):  # three rounds, each point appended as the sweep appends it
+            order = np.lexsort(weights.T[::-1])
+            metrics = rng.normal(size=(len(weights), 2)) + np.array([0.3, 0.6])
+            if trial % 3 == 0:
+                metrics = metrics.round(1)  # ties between intervals
+            chosen = placement.next_requirement(weights[order], metrics[order], avoid)["weights"]
+            expected = _old_rule(weights[order, 0], metrics[order], weights[order], list(avoid[:, 0]))
+            assert np.array_equal(chosen, expected), (trial, chosen, expected)
+            weights = np.vstack([weights, chosen])

@@ -54,5 +54,6 @@ def test_the_summary_pairs_each_check_with_the_configured_generator_of_the_same_
     found = checks.summary(table)
     assert found.loc[("condition: sqrt (w, sqrt w)", "b"), "gap vs as configured"] == pytest.approx((-0.02 + 0.01) / 2)
     assert found.loc[("condition: sqrt (w, sqrt w)", "c"), "gap vs as configured"] == pytest.approx(-0.05)
-    assert found.loc[("condition: sqrt (w, sqrt w)", "b"), "lower in"] == "2 of 3"
+    assert found.loc[("condition: sqrt (w, sqrt w)", "b"), "lower in"] == "1 of 2"
+    assert found.loc[("condition: sqrt (w, sqrt w)", "c"), "lower in"] == "1 of 1"
     assert found.loc[("as configured", "b"), "gap vs as configured"] == 0

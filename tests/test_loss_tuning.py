@@ -2,6 +2,8 @@
 `padirec.training.loss_tuning.tune_on_losses` on a small real slice (the first 120 MovieLens-100K users)."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -178,7 +180,10 @@ def test_the_run_records_every_step_and_hands_back_a_generator_like_the_input(se
     assert np.isfinite(anchored.losses).all() and np.isfinite(anchored.anchor_losses).all()
     tuned = anchored.generator
     assert not tuned.diffusion.training and tuned.diffusion is not generator.diffusion
-    assert tuned.normaliser is generator.normaliser and tuned.config == generator.config
+    # It samples as it was tuned (DDIM, guidance 1), whatever the input's sampling settings; training ones are kept.
+    assert tuned.normaliser is generator.normaliser and tuned.config.sampler == "ddim" and tuned.config.guidance == 1.0
+    assert dataclasses.replace(tuned.config, sampler=generator.config.sampler,
+                               guidance=generator.config.guidance) == generator.config
     assert tuned.objectives == generator.objectives and tuned.n_params == generator.n_params
     assert tuned.losses == anchored.losses and anchored.seconds > 0
     assert tuned.generate(FIXED.numpy(), guidance=1.0).shape == (len(FIXED), generator.n_params)

@@ -617,3 +617,28 @@ def test_a_comparison_with_no_pairs_is_not_resolved_rather_than_an_error() -> No
     table = verdicts.assess(frame, [Comparison("retrain", "hv")], "primary")
     assert table.loc[0, "verdict"] == "not resolved"
     assert math.isnan(table.loc[0, "effect"])
+
+
+def test_a_study_may_skip_registered_methods_but_not_the_reference_nor_one_it_compares(repository_params) -> None:
+    from padirec.methods.registry import METHODS, methods_for
+
+    paper = config.config_from_dict(copy.deepcopy(repository_params), complete=True).study("paper")
+    assert "padirec_loss" in paper.skip_methods and not paper.serves(METHODS["padirec_loss"])
+    assert "padirec_loss" not in [m.name for m in methods_for(paper.objectives, paper.skip_methods)]
+    assert "padirec_loss" in [m.name for m in methods_for(paper.objectives)]
+    raw = copy.deepcopy(repository_params)
+    raw["studies"]["paper"]["skip_methods"] = ["retrain", "hypernetwork"]  # hypernetwork is in the primary family
+    with pytest.raises(config.ConfigError) as error:
+        config.config_from_dict(raw, source="params.yaml", complete=True)
+    assert "studies.paper.skip_methods lists 'retrain': not a registered method that can be left out" in str(error.value)
+    assert "studies.paper.primary[3].other = 'hypernetwork': studies.paper.skip_methods leaves that method out" \
+        in str(error.value)
+    del raw["studies"]["paper"]["skip_methods"]  # optional: every method that serves the objectives
+    assert config.config_from_dict(raw, complete=True).study("paper").skip_methods == []
+
+
+def test_a_training_grid_comparison_names_methods_with_rows_per_grid(repository_params) -> None:
+    message = primary_problems(repository_params, [{"method": "hypernetwork", "other": "retrain", "metric": "hv",
+                                                    "grid": "13 adaptive"}])
+    assert ("studies.paper.primary[0]: only padirec, interpolate, nearest have rows per training grid; compare those, "
+            "or drop grid and other_grid to compare on the main table.") in message

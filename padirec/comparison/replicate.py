@@ -60,6 +60,7 @@ class Replicate:
     # Whether to time the slow methods (Retrain alone, MMR): seconds of tens of runs are not a replicate
     # quantity, so one seed per backbone measures them and the others skip those minutes.
     timed: bool = True
+    skip: tuple[str, ...] = ()  # the study's skip_methods: registered methods it leaves out
 
     @property
     def model(self) -> SequentialRecommender:
@@ -131,7 +132,7 @@ def method_rows(replicate: Replicate, weights: np.ndarray, guidance: float, conf
         replicate.retrain(weights, config)
     request = Request(weights, guidance, config.diffusion.samples_per_requirement, config)
     frames = {}
-    for method in [m for m in methods_for(replicate.objectives) if m.obtain is not None]:
+    for method in [m for m in methods_for(replicate.objectives, replicate.skip) if m.obtain is not None]:
         if (twin := method.same_as(request)) is not None:  # the same adapters: copy their rows, do not re-score
             frames[method.name] = [frame.assign(method=method.name) for frame in frames[twin]]
             replicate.generated[method.name] = replicate.generated[twin]

@@ -104,7 +104,7 @@ def load_replicates(name: str, cfg: Config, study: StudyConfig, out: Paths, data
     tuning = TuningSet.of(model, dataset, data)
     replicates = [Replicate(seed, sweep.training_weights, sweep.last_adapters(seed),
                             Generator.load(out.generator(name, seed), cfg.diffusion, device=device, **made_for), tuning,
-                            tuple(study.objectives), timed=seed == study.seeds[0])
+                            tuple(study.objectives), timed=seed == study.seeds[0], skip=tuple(study.skip_methods))
                   for seed in study.seeds]
     return replicates, sweep
 
@@ -122,7 +122,7 @@ def evaluate_backbones(cfg: Config, study: StudyConfig, out: Paths, dataset: Dat
     unseen = {name: requirements.unseen(weights, sweep.training_weights) for name, (_, sweep) in loaded.items()}
     every = [(name, replicate) for name in names for replicate in replicates[name]]
 
-    loss_tuned = METHODS["padirec_loss"].supports(tuple(study.objectives))
+    loss_tuned = study.serves(METHODS["padirec_loss"])
     first = run_units(retrain_and_guidance_unit,
                       [(r, weights, cfg, valid, loaded[name][1].subset(r.seed) if loss_tuned else None)
                        for name, r in every], workers,
@@ -138,11 +138,12 @@ def evaluate_backbones(cfg: Config, study: StudyConfig, out: Paths, dataset: Dat
                                                               "anchor_weight") if loss_tuned else (None, pd.DataFrame()))
     for (name, replicate), (*_, tuned) in zip(every, first):
         replicate.loss_tuned = tuned.get(anchors[name])
+        tuned.clear()  # the other anchor weights' generators are not needed any more
 
     units = [(replicate, weights, chosen[name], cfg, test, _density_generators(name, replicate.seed, cfg, study, out,
                                                                                 device), loaded[name][1], study)
              for name, replicate in every]
-    with_mmr = METHODS["mmr"].supports(tuple(study.objectives))
+    with_mmr = study.serves(METHODS["mmr"])
     mmr_units = [(replicates[name][0].model, weights, test, cfg.evaluate.mmr_pool, True) for name in names] \
         if with_mmr else []
     # One pool for both kinds of unit: the methods of every replicate, then MMR of every backbone.

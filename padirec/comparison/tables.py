@@ -12,7 +12,7 @@ from padirec.evaluation.control import requirement_means
 from padirec.methods.registry import TABLE_ORDER, label
 from padirec.objectives import requirements
 from padirec.objectives.registry import metrics_of
-from padirec.pipeline.sections import GRID_KINDS
+from padirec.pipeline.sections import grid_order
 
 
 def main_table(summaries: pd.DataFrame) -> pd.DataFrame:
@@ -128,7 +128,8 @@ def density_summary(density: pd.DataFrame, rows: pd.DataFrame, unseen: list,
     summaries = seed_summaries(density, unseen, hv_reference, reference_rows=rows, by=("grid_size", "grid"),
                                regions=regions)
     gaps = ["rel_gap_unseen", *[f"rel_gap_{region}" for region in (regions or {})]]
-    summaries = summaries.sort_values(["backbone", "method", "grid_size", "grid", "seed"], kind="stable")
+    summaries = summaries.assign(_order=summaries["grid"].map(grid_order)).sort_values(
+        ["backbone", "method", "_order", "seed"], kind="stable").drop(columns="_order")
     return summaries[["backbone", "method", "grid", "grid_size", "seed", *gaps, "hv", "monotonicity_violations"]
                      ].reset_index(drop=True)
 
@@ -137,7 +138,7 @@ def gap_by_grid(density: pd.DataFrame) -> pd.DataFrame:
     """`density_summary` as mean gaps and hypervolume (95% CIs over seeds) per backbone, method and training grid,
     for every gap column it holds (all unseen requirements, near the ends, in the middle)."""
     gaps = [column for column in density.columns if column.startswith("rel_gap_")] + (["hv"] if "hv" in density else [])
-    grouped = density.groupby(["backbone", "method", "grid_size", "grid"])
+    grouped = density.assign(grid_size=density["grid"].map(grid_order)).groupby(["backbone", "method", "grid_size", "grid"])
     table = grouped[gaps].mean()
     for gap in gaps:
         table.insert(table.columns.get_loc(gap) + 1, f"{gap}_ci95", grouped[gap].agg(lambda v: confidence_interval(v)[1]))
@@ -169,18 +170,12 @@ def before_after(density: pd.DataFrame, summaries: pd.DataFrame, main_grid: str)
     return table.sort_index(key=lambda index: index.map(methods) if index.name == "method" else index.map(grid_order))
 
 
-def grid_order(grid: str) -> int:
-    """A training grid label's place in tables: by size, then listed, adaptive, random."""
-    size, kind = grid.split()
-    return int(size) * len(GRID_KINDS) + GRID_KINDS.index(kind)
-
-
 def density_table(summary: pd.DataFrame, metric: str = "rel_gap_unseen") -> pd.DataFrame:
     """`density_summary` per training grid: mean and sd over seeds per method and backbone, and the p of PaDiRec
     against each other method on that grid (the blocked test of `padirec.comparison.verdicts`, not adjusted; the
     verdicts table holds the adjusted ones)."""
     records = []
-    for (_, grid), frame in summary.groupby(["grid_size", "grid"]):
+    for grid, frame in sorted(summary.groupby("grid"), key=lambda item: grid_order(item[0])):
         spread = frame.groupby("method")[metric].agg(["mean", "std"])
         record = {"grid": grid}
         for method, (mean, sd) in spread.iterrows():

@@ -29,7 +29,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import tt_solve_power
 
 from padirec.methods.registry import TABLE_ORDER, label
-from padirec.pipeline.sections import VERDICT_METRICS, Comparison
+from padirec.pipeline.sections import VERDICT_METRICS, Comparison, grid_order
 
 ALPHA = 0.05
 POWER = 0.8
@@ -249,7 +249,7 @@ def secondary_comparisons(summaries: pd.DataFrame, primary: list[Comparison],
              for metric in LOWER_IS_BETTER if metric in summaries and summaries[metric].notna().any()
              for other in TABLE_ORDER if other != method and other in present]
     if density is not None and len(density):
-        grids = list(density[["grid_size", "grid"]].drop_duplicates().sort_values(["grid_size", "grid"])["grid"])
+        grids = sorted(density["grid"].unique(), key=grid_order)
         found += [Comparison(other, "rel_gap_unseen", method=method, grid=grid)
                   for grid in grids for other in SECONDARY_OTHERS]
         # Before and after: each method on the adaptive grid against itself on every other training grid.

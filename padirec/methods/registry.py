@@ -113,6 +113,9 @@ LOSS_TUNED_GUIDANCE = 1.0  # the task loss trains the conditional branch only, s
 
 def _loss_tuned(replicate: Materials, request: Request) -> Obtained:
     generator, seeds = replicate.loss_tuned, _sampling_seeds(replicate, request.samples)
+    if generator is None:
+        raise ValueError("PaDiRec + loss tuning has no tuned generator on this replicate: run "
+                         "padirec.comparison.replicate.loss_tuning_rows first (evaluate_backbones does), or skip the method")
     seconds = requirement_seconds(lambda w: generator.generate(w, guidance=LOSS_TUNED_GUIDANCE, seed=replicate.seed),
                                   request.weights)
     return Obtained(generate(generator, request.weights, LOSS_TUNED_GUIDANCE, seeds), seconds)
@@ -190,9 +193,10 @@ assert all(list(METHODS).index(need) < list(METHODS).index(name) for name, metho
            for need in method.needs), "a method comes after the methods it needs"
 
 
-def methods_for(objectives) -> list[Method]:
-    """The registered methods that serve a study of these objectives, in registry order."""
-    return [method for method in METHODS.values() if method.supports(tuple(objectives))]
+def methods_for(objectives, skip=()) -> list[Method]:
+    """The registered methods that serve a study of these objectives, in registry order; those named in `skip`
+    (a study's `skip_methods`) left out."""
+    return [method for method in METHODS.values() if method.supports(tuple(objectives)) and method.name not in skip]
 
 
 def colours(names) -> dict[str, str]:

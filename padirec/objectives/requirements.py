@@ -82,8 +82,9 @@ def regions(grid, unseen_keys: list[tuple[float, ...]]) -> dict[str, list[tuple[
 
 def plane_coordinates(weights: np.ndarray) -> np.ndarray:
     """[R, K - 1] coordinates of requirements [R, K] in an orthonormal (Helmert) basis of the simplex's plane: an
-    isometry, so the lattice's triangles stay equilateral and Delaunay joins only lattice neighbours (in the first
-    K - 1 weights the lattice's squares are cocircular and either diagonal may be drawn)."""
+    isometry, so a three-objective lattice's triangles stay equilateral and Delaunay joins only lattice neighbours
+    (in the first two weights the lattice's squares are cocircular and either diagonal may be drawn). With four or
+    more objectives a lattice has cospherical cells, and Qhull picks among their diagonals."""
     weights = np.asarray(weights, dtype=np.float64)
     k = weights.shape[1]
     basis = np.zeros((k - 1, k))
@@ -91,6 +92,12 @@ def plane_coordinates(weights: np.ndarray) -> np.ndarray:
         basis[row - 1, :row], basis[row - 1, row] = 1.0, -row
         basis[row - 1] /= np.sqrt(row * (row + 1))
     return weights @ basis.T
+
+
+def spans_simplex(grid) -> bool:
+    """Whether requirements [R, K] span the simplex (K affinely independent points), so a triangulation exists."""
+    points = plane_coordinates(np.asarray(grid, dtype=np.float64))
+    return len(points) > points.shape[1] and np.linalg.matrix_rank(points - points[0], tol=1e-9) == points.shape[1]
 
 
 def lattice(objectives: int, divisions: int) -> np.ndarray:

@@ -215,7 +215,7 @@ class LossTuningConfig:
 
     epochs: int = 2  # passes over the sweep's training batches
     requirements_per_batch: int = 8  # requirements drawn uniformly on the simplex (Dirichlet(1)) for every batch
-    lr: float = 0.0003
+    lr: float = 0.001
     grad_steps: int = 5  # DRaFT-K: back-propagate through the last K sampling steps (all of them at K = sample_steps)
     anchor_weights: list[float] = field(default_factory=lambda: [0.0, 0.1, 1.0])  # lambda candidates; 0: no anchor
 
@@ -260,9 +260,18 @@ class RuntimeConfig:
 VERDICT_METRICS = {"hv": False, "rel_gap_unseen": True, "rel_gap_near_ends": True, "rel_gap_middle": True}
 VERDICT_TESTS = ("difference", "equivalence", "noninferiority")
 MAX_PRIMARY = 8  # a primary family larger than this spends its power on Holm's correction
+ESSENTIAL_METHODS = ("retrain", "padirec", "interpolate", "nearest")  # the reference, the method under study and
+# the baselines of every training grid's ablation: never skipped
+GRID_METHODS = ("padirec", "interpolate", "nearest")  # the methods with rows per training grid
 
 
 GRID_KINDS = ("listed", "adaptive", "random")  # how a training grid was made: as listed, + adaptive or + random points
+
+
+def grid_order(grid: str) -> int:
+    """A training grid label's place in tables and figures: by size, then listed, adaptive, random."""
+    size, kind = grid.split()
+    return int(size) * len(GRID_KINDS) + GRID_KINDS.index(kind)
 
 
 def grid_label(size: int, kind: str) -> str:
@@ -305,8 +314,12 @@ class Comparison:
                          f"{self.margin_of or self.other or 'the other method'}'s mean, e.g. 0.01).")
         if self.other_grid is not None and self.grid is None:
             found.append(f"{key}.other_grid = '{self.other_grid}': give `grid` too (the method's training grid).")
+        if (self.grid is not None or self.other_grid is not None) and not {self.method, self.other} <= set(GRID_METHODS):
+            found.append(f"{key}: only {', '.join(GRID_METHODS)} have rows per training grid; compare those, or drop "
+                         "grid and other_grid to compare on the main table.")
         if self.method == self.other and (self.other_grid or self.grid) == self.grid:
-            found.append(f"{key}: method and other are both '{self.method}'; compare two different methods.")
+            found.append(f"{key}: method and other are both '{self.method}'; compare two different methods, or one method "
+                         "on two training grids (grid and other_grid).")
         return found
 
 
@@ -326,6 +339,13 @@ class StudyConfig:
     hv_reference_full: list[float] = field(default_factory=lambda: [0.0, 0.4])
     # The declared primary comparisons of the verdicts (Holm over them); everything else is secondary.
     primary: list[Comparison] = field(default_factory=list)
+    skip_methods: list[str] = field(default_factory=list)  # registered methods this study leaves out (time)
+
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("skip_methods",)
+
+    def serves(self, method) -> bool:
+        """Whether the study evaluates a registered method: it serves the objectives and is not skipped."""
+        return method.supports(tuple(self.objectives)) and method.name not in self.skip_methods
 
     @property
     def main_grid(self) -> str:
@@ -339,7 +359,7 @@ class StudyConfig:
         labels = [grid_label(len(grid), "listed") for grid in self.ablation_grids]
         labels += [grid_label(main, "random")] if self.random_control and self.adaptive_budget else []
         labels.append(self.main_grid)
-        return sorted(labels, key=lambda name: (int(name.split()[0]), name))
+        return sorted(labels, key=grid_order)
 
     @property
     def ablation_only(self) -> list[list[float]]:
@@ -363,9 +383,10 @@ class StudyConfig:
         if self.adaptive_budget < 0:
             found.append(f"{key}.adaptive_budget = {self.adaptive_budget}: give 0 (the grid as listed) or the number "
                          "of extra requirements to place.")
-        elif self.adaptive_budget and len(self.grid) < k:
+        elif self.adaptive_budget and k > 2 and not requirements.spans_simplex(self.grid):
             found.append(f"{key}.adaptive_budget = {self.adaptive_budget}: adaptive placement splits the edges of the "
-                         f"grid's triangulation, which needs at least {k} requirements; list more in {key}.grid.")
+                         f"grid's triangulation, and {key}.grid lies on a face of the simplex; add requirements off it "
+                         "(e.g. the corners).")
         if self.random_control and not self.adaptive_budget:
             found.append(f"{key}.random_control = true: the control draws as many random requirements as the "
                          "adaptive grid places, so it needs adaptive_budget > 0; set one or set random_control: false.")
@@ -404,6 +425,12 @@ class StudyConfig:
                   f"{', '.join(self.objectives)}, so the comparison could not be made; compare another method."
                   for i, c in enumerate(self.primary) for role, name in (("method", c.method), ("other", c.other))
                   if name in METHODS and not METHODS[name].supports(tuple(self.objectives))]
+        found += [f"{key}.skip_methods lists '{name}': not a registered method that can be left out; give some of "
+                  f"{', '.join(m for m in METHODS if m not in ESSENTIAL_METHODS)}." for name in self.skip_methods
+                  if name not in METHODS or name in ESSENTIAL_METHODS]
+        found += [f"{key}.primary[{i}].{role} = '{name}': {key}.skip_methods leaves that method out; compare another "
+                  "method or evaluate it." for i, c in enumerate(self.primary)
+                  for role, name in (("method", c.method), ("other", c.other)) if name in self.skip_methods]
         if len(self.seeds) < 2:
             found.append(f"{key}.seeds = {self.seeds}: the evaluation needs at least 2 seeds for standard "
                          "deviations and paired t-tests; 3 or more is better.")

@@ -11,6 +11,7 @@ import pandas as pd
 from padirec.pipeline import io
 from padirec.methods.registry import METHODS, label
 from padirec.pipeline.io import atomic_path, write_text
+from padirec.pipeline.sections import grid_order
 
 
 def save_table(table: pd.DataFrame, stem: Path) -> None:
@@ -233,7 +234,7 @@ def density_figure(summary: pd.DataFrame) -> plt.Figure:
     """Grid-density ablation: gap to Retrain at the unseen requirements and hypervolume per training grid (mean and
     sd over seeds), per backbone; grids in order of size, each named by its size and how it was made."""
     backbones = list(dict.fromkeys(summary["backbone"]))
-    grids = list(summary[["grid_size", "grid"]].drop_duplicates().sort_values(["grid_size", "grid"])["grid"])
+    grids = sorted(summary["grid"].unique(), key=grid_order)
     positions = np.arange(len(grids))
     methods = list(dict.fromkeys(summary["method"]))
     palette = method_palette(methods)

@@ -15,6 +15,7 @@ and the generator becomes a stochastic hypernetwork.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -92,7 +93,10 @@ def tune_on_losses(generator: Generator, tuning: TuningSet, anchor: AdapterSweep
             loss.backward()
             optimizer.step()
     seconds = time.perf_counter() - started
+    optimizer.zero_grad(set_to_none=True)  # no gradients kept beside the weights
     diffusion.eval().requires_grad_(False)  # frozen, as a trained generator's EMA model is
-    tuned = Generator(diffusion, generator.normaliser, generator.config, list(generator.objectives),
+    # It samples as it was tuned: DDIM over the same steps, at guidance 1, whatever the settings say.
+    sampling = dataclasses.replace(generator.config, sampler="ddim", guidance=1.0)
+    tuned = Generator(diffusion, generator.normaliser, sampling, list(generator.objectives),
                       generator.n_params, losses, seconds)
     return LossTuningRun(tuned, losses, anchor_losses, seconds)

@@ -23,8 +23,9 @@ def edges(weights: np.ndarray) -> np.ndarray:
     if weights.shape[1] == 2:
         order = np.argsort(weights[:, 0], kind="stable")
         pairs = np.stack([order[:-1], order[1:]], axis=1)
-    else:
-        simplices = Delaunay(requirements.plane_coordinates(weights)).simplices
+    else:  # in lexicographic order of the weights, as Interpolate's sorted grid: ties in Qhull break alike
+        order = np.lexsort(weights.T[::-1])
+        simplices = order[Delaunay(requirements.plane_coordinates(weights[order])).simplices]
         corners = simplices.shape[1]
         pairs = np.concatenate([simplices[:, [a, b]] for a in range(corners) for b in range(a + 1, corners)])
     pairs = np.unique(np.sort(pairs, axis=1), axis=0)
