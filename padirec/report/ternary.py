@@ -109,7 +109,7 @@ def metric_maps_figure(rows: pd.DataFrame, objectives: list[str] | tuple[str, ..
 
 # The requirements a sweep added to its grid (`placed` column of its rows), marked over the black grid dots.
 PLACED_MARKERS = {"adaptive": {"marker": "*", "s": 120, "color": "#d7301f", "edgecolors": "white", "linewidths": 0.6},
-                  "random": {"marker": "o", "s": 40, "facecolors": "none", "edgecolors": "#ffffff", "linewidths": 1.4}}
+                  "random": {"marker": "o", "s": 36, "facecolors": "white", "edgecolors": "black", "linewidths": 1.0}}
 PLACED_WORDS = {"adaptive": "placed by the adaptive grid", "random": "random control"}
 
 
