@@ -29,7 +29,7 @@ repro: setup  ## the whole pipeline, both studies (about 25 min on 2 cores)
 repro-paper: setup  ## data, backbones and the paper study only
 	dvc repro evaluate@paper
 
-test: $(VENV)/.test-installed  ## unit tests and the notebooks under nbval (about 2.5 min)
+test: $(VENV)/.test-installed  ## unit tests and the notebooks under nbval (about 3 min)
 	pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 clean-scratch:  ## remove the smoke runs' and the stages' scratch folders
