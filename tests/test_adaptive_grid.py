@@ -82,12 +82,18 @@ def small(raw_files):
     return data.prepare_dataset(raw_files, config.DataConfig(), config.PrepareConfig(max_users=120))
 
 
-def test_the_sweep_places_its_budget_between_grid_points_and_tunes_them_for_every_seed(small):
+@pytest.fixture(scope="module")
+def sweep_setting(small):
+    """The splits of `small`, a one-epoch SASRec on it, and a two-epoch sweep's settings."""
     valid = evaluation.EvaluationSet.from_split(small, small.valid)
     test = evaluation.EvaluationSet.from_split(small, small.test)
     model = train.train_backbone("sasrec", small, config.BackboneConfig(epochs=1, models={"sasrec": {"blocks": 1}}),
                                  valid).model
-    settings = config.SweepConfig(epochs=2, keep_checkpoints=2, batch_size=512)
+    return valid, test, model, config.SweepConfig(epochs=2, keep_checkpoints=2, batch_size=512)
+
+
+def test_the_sweep_places_its_budget_between_grid_points_and_tunes_them_for_every_seed(small, sweep_setting):
+    valid, test, model, settings = sweep_setting
     # An evaluation grid on the grid's ends only: no middle is one of its requirements, so none moves.
     study = config.StudyConfig(grid=[[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]], seeds=[0, 1], adaptive_budget=2,
                                eval_grid=[[0.0, 1.0], [1.0, 0.0]])
@@ -120,12 +126,8 @@ def test_a_middle_on_an_evaluation_requirement_moves_to_the_first_quarter():
     assert np.allclose(placement.split_point(low, high, avoid=np.array([[0.0, 1.0], [0.5, 0.5]])), [0.475, 0.525])
 
 
-def test_a_three_objective_sweep_places_on_the_simplex_and_tunes_the_control_apart(small):
-    valid = evaluation.EvaluationSet.from_split(small, small.valid)
-    test = evaluation.EvaluationSet.from_split(small, small.test)
-    model = train.train_backbone("sasrec", small, config.BackboneConfig(epochs=1, models={"sasrec": {"blocks": 1}}),
-                                 valid).model
-    settings = config.SweepConfig(epochs=2, keep_checkpoints=2, batch_size=512)
+def test_a_three_objective_sweep_places_on_the_simplex_and_tunes_the_control_apart(small, sweep_setting):
+    valid, test, model, settings = sweep_setting
     objectives = ["acc", "div", "tail"]
     grid = requirements.lattice(3, 2).tolist()
     study = config.StudyConfig(objectives=objectives, grid=grid, seeds=[0, 1], adaptive_budget=2, random_control=True,
